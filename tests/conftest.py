@@ -1,0 +1,38 @@
+"""Shared test fixtures: paths to ../shared reference material, skipping with a reason when absent."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+ANNOTATIONS_REAL = SHARED / "annotations_real"
+REAL_IMAGES = SHARED / "real_images" / "walk"
+
+
+def _require(path):
+    if not path.exists():
+        pytest.skip(f"reference material not found: {path} (the ../shared folder beside the checkout)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def annotations_real():
+    """Folder of the real Market-1501 / DeepFashion annotation and pair CSVs."""
+    return _require(ANNOTATIONS_REAL)
+
+
+@pytest.fixture(scope="session")
+def real_images():
+    """Folder of the 68 real 128x64 walk photos."""
+    return _require(REAL_IMAGES)
+
+
+@pytest.fixture
+def rng():
+    """A deterministic numpy generator per test."""
+    return np.random.default_rng(1234)
