@@ -1,0 +1,146 @@
+"""tf.data input pipeline: pairs CSV + annotations + image folder -> shuffled batches of pairs.
+
+Each element is a dict of source_image, target_image (B, H, W, 3) in [-1, 1] and
+source_keypoints, target_keypoints (B, 18, 2) float32 in (y, x), -1 missing.
+Heatmaps, masks and affines are not computed here: the models compute them from the keypoints.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+IMAGE_KEYS = ("source_image", "target_image")
+
+
+class ImageError(ValueError):
+    """An image of the dataset is missing, unreadable or of the wrong size; the message names it."""
+
+
+def pair_indices(pairs, table, pairs_path="pairs"):
+    """Rows of `pairs` (DataFrame from, to) -> (from_index, to_index) int32 arrays into `table`."""
+    index = {name: i for i, name in enumerate(table.names)}
+    missing = sorted({n for n in pd_column(pairs, "from") + pd_column(pairs, "to") if n not in index})
+    if missing:
+        raise ValueError(
+            f"{pairs_path}: {len(missing)} image name(s) have no annotation, e.g. {missing[:3]}")
+    from_index = np.array([index[n] for n in pairs["from"]], dtype=np.int32)
+    to_index = np.array([index[n] for n in pairs["to"]], dtype=np.int32)
+    return from_index, to_index
+
+
+def pd_column(frame, column):
+    return [str(v) for v in frame[column].tolist()]
+
+
+def check_images_exist(images_dir, names):
+    """Fail early, naming the file, if an image referenced by the pairs is not on disk."""
+    images_dir = Path(images_dir)
+    if not images_dir.is_dir():
+        raise ImageError(f"image folder not found: {images_dir}")
+    on_disk = set(os.listdir(images_dir))
+    missing = sorted(set(names) - on_disk)
+    if missing:
+        raise ImageError(
+            f"{len(missing)} image(s) named in the pairs are missing from {images_dir}, "
+            f"first: {images_dir / missing[0]}")
+
+
+def find_bad_image(paths, image_size):
+    """Return (path, reason) for the first image that cannot be decoded or has the wrong size, else None.
+
+    Used to turn a decode failure inside tf.data (which does not name the file) into a clear error.
+    """
+    import imageio.v3 as iio
+
+    height, width = image_size
+    for path in paths:
+        try:
+            image = iio.imread(path)
+        except Exception as error:  # imageio raises many types for corrupt data
+            return path, f"cannot be decoded ({type(error).__name__}: {error})"
+        if image.ndim not in (2, 3) or image.shape[:2] != (height, width):
+            return path, f"has shape {image.shape}, expected ({height}, {width}, 3)"
+    return None
+
+
+def decode_image(path, image_size):
+    """Read one JPEG/PNG file -> (H, W, 3) float32 in [-1, 1], asserting its size (the error names the file)."""
+    height, width = image_size
+    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    shape = tf.shape(image)
+    tf.debugging.assert_equal(
+        shape[:2], tf.constant([height, width]),
+        message=f"image of the wrong size, expected {height}x{width}:", data=[path, shape])
+    image = tf.ensure_shape(image, (height, width, 3))
+    return (tf.cast(image, tf.float32) / 255.0 - 0.5) * 2.0
+
+
+def make_pair_dataset(images_dir, pairs, table, image_size, batch_size, *, shuffle=True, seed=0,
+                      repeat=True, drop_remainder=True, check_files=True):
+    """Pairs (DataFrame from, to) + KeypointTable -> tf.data.Dataset of batched pair dicts.
+
+    Reshuffles every pass (seeded), decodes in parallel, prefetches.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1. Received: batch_size={batch_size}")
+    if len(pairs) == 0:
+        raise ValueError("the pair list is empty: nothing to load")
+    from_index, to_index = pair_indices(pairs, table)
+    if check_files:
+        check_images_exist(images_dir, set(pd_column(pairs, "from")) | set(pd_column(pairs, "to")))
+    paths = tf.constant([os.path.join(str(images_dir), n) for n in table.names])  # (N,)
+    keypoints = tf.constant(table.keypoints_yx.astype(np.float32))  # (N, 18, 2)
+
+    def load(i, j):
+        return {
+            "source_image": decode_image(tf.gather(paths, i), image_size),
+            "target_image": decode_image(tf.gather(paths, j), image_size),
+            "source_keypoints": tf.gather(keypoints, i),
+            "target_keypoints": tf.gather(keypoints, j),
+        }
+
+    dataset = tf.data.Dataset.from_tensor_slices((from_index, to_index))
+    if shuffle:
+        dataset = dataset.shuffle(len(from_index), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+class ClearErrorIterator:
+    """Iterates a pair dataset, turning a decode/size failure deep inside TF into an ImageError naming the file."""
+
+    def __init__(self, dataset, image_paths, image_size):
+        self._iterator = iter(dataset)
+        self._paths = image_paths
+        self._image_size = image_size
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            return next(self._iterator)
+        except tf.errors.InvalidArgumentError as error:
+            bad = find_bad_image(self._paths, self._image_size)
+            if bad is not None:
+                raise ImageError(f"{bad[0]} {bad[1]}") from None
+            raise ImageError(f"an image could not be loaded: {error.message.splitlines()[0]}") from None
+
+
+def dataset_for_split(config, split, batch_size, *, shuffle=True, seed=0, repeat=True):
+    """DatasetConfig + split -> (ClearErrorIterator-ready dataset, pairs DataFrame, KeypointTable, paths)."""
+    from dgan_tf.annotations import read_annotations, read_pairs
+
+    table = read_annotations(config.annotation_csv(split), image_size=config.image_size)
+    pairs = read_pairs(config.pairs_csv(split), known_names=set(table.names))
+    images_dir = config.images_dir(split)
+    dataset = make_pair_dataset(images_dir, pairs, table, config.image_size, batch_size,
+                                shuffle=shuffle, seed=seed, repeat=repeat)
+    used = sorted(set(pd_column(pairs, "from")) | set(pd_column(pairs, "to")))
+    paths = [str(Path(images_dir) / n) for n in used]
+    return dataset, pairs, table, paths

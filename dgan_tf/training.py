@@ -1,0 +1,290 @@
+"""The training loop: data, models, backend-specific step, checkpoints, samples, TensorBoard, NaN stop.
+
+The step is `DeformableGAN.train_step` in a `tf.function` (XLA on GPU by default) on TensorFlow and
+`make_jax_train_step` on JAX. Several GPUs train with `tf.distribute.MirroredStrategy` automatically.
+"""
+
+import math
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from dgan_tf import checkpoints
+from dgan_tf.config import save_config
+from dgan_tf.gan import LOSS_NAMES, MINIBATCHES_PER_ITERATION, DeformableGAN, generator_inputs
+
+SAMPLES_IN_GRID = 4
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or Inf; the last good checkpoint is kept."""
+
+
+def default_xla():
+    """XLA on GPU (the design's default); off on CPU, where it measured 1.5-3.5x slower (PERFORMANCE.md)."""
+    if keras.backend.backend() == "jax":
+        return True  # a JAX step is always compiled by XLA
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def build_models(config, vgg_weights=None):
+    """RunConfig -> (generator, discriminator, reconstruction loss), under the configured precision."""
+    from dgan_tf.losses import ReconstructionLoss
+    from dgan_tf.models.discriminator import build_discriminator
+    from dgan_tf.models.generator import build_generator
+
+    generator = build_generator(config.image_size, architecture=config.architecture, norm=config.norm,
+                                warp_sampling=config.warp_sampling, width_multiplier=config.width)
+    discriminator = build_discriminator(config.image_size, norm=config.norm, width_multiplier=config.width)
+    # vgg_weights: a file path, None (the standard Keras location) or "random" (tests only, explicit).
+    random_vgg = vgg_weights == "random"
+    reconstruction = ReconstructionLoss(
+        config.reconstruction, config.features, nn_size=config.nn_size,
+        vgg_weights_path=None if random_vgg else vgg_weights, vgg_weights="random" if random_vgg else "imagenet",
+        caffe_mean_quirk=config.caffe_mean_quirk)
+    return generator, discriminator, reconstruction
+
+
+def _adam(config):
+    return keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2)
+
+
+def _strategy():
+    """MirroredStrategy when several GPUs are visible (TensorFlow), else None."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    if len(tf.config.list_physical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return None
+
+
+def prepare_dataset(config):
+    """Make sure the run's data is there (the synthetic set is created on first use); return its DatasetConfig."""
+    from dgan_tf.datasets import get_dataset
+
+    data = get_dataset(config.dataset, data_root=config.data_root, image_size=config.image_size)
+    if config.dataset == "synthetic":
+        from dgan_tf.synthetic import ensure_synthetic_dataset
+
+        ensure_synthetic_dataset(data.data_dir, image_size=config.image_size)
+    data.check_present("train")
+    return data
+
+
+class Trainer:
+    """Trains one run into `output_dir`, resuming from its last complete checkpoint."""
+
+    def __init__(self, config, output_dir, xla=None, vgg_weights=None, progress=True, log_every=10):
+        self.config = config
+        self.output_dir = Path(output_dir)
+        self.xla = default_xla() if xla is None else bool(xla)
+        self.vgg_weights = vgg_weights
+        self.progress = progress
+        self.log_every = log_every
+        self.backend = keras.backend.backend()
+        if config.precision == "mixed_float16" and self.backend != "tensorflow":
+            raise ValueError("precision=mixed_float16 needs loss scaling, supported on the TensorFlow backend only; "
+                             "use mixed_bfloat16 on JAX")
+        self.step = 0
+        self.last_losses = {}
+
+    # ---- setup
+    def setup(self):
+        config = self.config
+        keras.utils.set_random_seed(config.seed)
+        keras.mixed_precision.set_global_policy(config.precision)
+        self.data = prepare_dataset(config)
+        self._make_data()
+        self.strategy = _strategy()
+        if self.strategy is not None:
+            with self.strategy.scope():
+                self._make_gan(loss_scale=1.0 / self.strategy.num_replicas_in_sync)
+        else:
+            self._make_gan()
+        save_config(config, self.output_dir)
+        latest = checkpoints.latest_checkpoint(self.output_dir)
+        if latest is not None:
+            self.step = checkpoints.restore_checkpoint(latest, self.gan)
+        self._saved_step = self.step if latest is not None else None
+        self._make_step()
+        return self
+
+    def _make_data(self):
+        from dgan_tf.pipeline import ClearErrorIterator, dataset_for_split
+
+        config = self.config
+        per_iteration = config.batch_size * MINIBATCHES_PER_ITERATION
+        dataset, self.train_pairs, _, paths = dataset_for_split(
+            self.data, "train", per_iteration, shuffle=True, seed=config.seed)
+        self.pairs_per_pass = len(self.train_pairs)
+        self._dataset = dataset
+        self.batches = ClearErrorIterator(dataset, paths, config.image_size)
+        self.sample_batch = self._fixed_samples()
+
+    def _fixed_samples(self):
+        """A fixed set of pairs for the sample grid: test pairs when there are any, else train pairs."""
+        from dgan_tf.pipeline import dataset_for_split
+
+        split = "test" if self.data.has_split("test") else "train"
+        dataset, _, _, _ = dataset_for_split(self.data, split, SAMPLES_IN_GRID, shuffle=False, repeat=False)
+        return {k: np.asarray(v) for k, v in next(iter(dataset)).items()}
+
+    def _make_gan(self, loss_scale=1.0):
+        generator, discriminator, reconstruction = build_models(self.config, self.vgg_weights)
+        self.gan = DeformableGAN(generator, discriminator, reconstruction,
+                                 reconstruction_weight=self.config.reconstruction_weight, loss_scale=loss_scale)
+        g_opt, d_opt = _adam(self.config), _adam(self.config)
+        if self.config.precision == "mixed_float16":
+            g_opt, d_opt = keras.optimizers.LossScaleOptimizer(g_opt), keras.optimizers.LossScaleOptimizer(d_opt)
+        self.gan.compile(generator_optimizer=g_opt, discriminator_optimizer=d_opt)
+        self.gan.build_optimizers()
+
+    def _make_step(self):
+        if self.backend == "jax":
+            from dgan_tf.gan import assign_jax_state, jax_state, make_jax_train_step
+
+            jax_step = make_jax_train_step(self.gan)
+            self._state = jax_state(self.gan)
+
+            def step(batch):
+                batch = {k: np.asarray(v) for k, v in batch.items()}
+                self._state, losses = jax_step(self._state, batch)
+                return losses
+
+            self.sync_variables = lambda: assign_jax_state(self.gan, self._state)
+            self.step_fn = step
+            return
+        import tensorflow as tf
+
+        self.sync_variables = lambda: None
+        if self.strategy is None:
+            self.step_fn = tf.function(self.gan.train_step, jit_compile=self.xla, reduce_retracing=True)
+            return
+        strategy = self.strategy
+        self.batches = iter(strategy.experimental_distribute_dataset(self._dataset))
+
+        @tf.function(jit_compile=False)
+        def distributed(batch):
+            losses = strategy.run(tf.function(self.gan.train_step, jit_compile=self.xla), args=(batch,))
+            return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in losses.items()}
+
+        self.step_fn = distributed
+
+    # ---- outputs
+    def save_checkpoint(self):
+        self.sync_variables()
+        path = checkpoints.save_checkpoint(self.output_dir, self.gan, self.step)
+        self._saved_step = self.step
+        return path
+
+    def write_samples(self, writer=None):
+        """Write samples/step-N.png and samples/latest.png (source | target pose | generated | target)."""
+        from dgan_tf.visualize import sample_grid, write_image_atomic
+
+        self.sync_variables()
+        batch = self.sample_batch
+        generated = keras.ops.convert_to_numpy(self.gan.generator(generator_inputs(batch), training=False))
+        grid = sample_grid(batch["source_image"], batch["target_keypoints"], generated.astype(np.float32),
+                           batch["target_image"])
+        folder = self.output_dir / "samples"
+        write_image_atomic(folder / f"step-{self.step:08d}.png", grid)
+        write_image_atomic(folder / "latest.png", grid)
+        if writer is not None:
+            writer.image("samples", grid[None], self.step)
+        return grid
+
+    def save_generator(self):
+        """Final generator as a `.keras` file, written atomically."""
+        import os
+
+        self.sync_variables()
+        path = self.output_dir / "generator.keras"
+        tmp = self.output_dir / ".generator.tmp.keras"
+        self.gan.generator.save(tmp)
+        os.replace(tmp, path)
+        return path
+
+    # ---- loop
+    def run(self, on_step=None):
+        """Train until config.iterations; returns the last losses. `on_step(trainer)` runs after each step."""
+        if not hasattr(self, "gan"):
+            self.setup()
+        config = self.config
+        writer = SummaryWriter(self.output_dir / "logs")
+        bar = _progress_bar(self.step, config.iterations, self.progress)
+        start, start_step = time.perf_counter(), self.step
+        try:
+            while self.step < config.iterations:
+                losses = self.step_fn(next(self.batches))
+                losses = {k: float(keras.ops.convert_to_numpy(v)) for k, v in losses.items()}
+                bad = [k for k, v in losses.items() if not math.isfinite(v)]
+                if bad:
+                    raise TrainingDiverged(
+                        f"loss {', '.join(bad)} became {losses[bad[0]]} at iteration {self.step + 1}; training "
+                        f"stopped. The last good checkpoint is kept in {self.output_dir / checkpoints.CHECKPOINT_DIR}. "
+                        "Try a lower learning rate or float32 precision.")
+                self.step += 1
+                self.last_losses = losses
+                rate = (self.step - start_step) * config.batch_size / max(time.perf_counter() - start, 1e-9)
+                if self.step % self.log_every == 0 or self.step == config.iterations:
+                    writer.scalars(losses, self.step)
+                    writer.scalars({"images_per_second": rate}, self.step)
+                bar.update(1)
+                bar.set_postfix({**{k: f"{v:.3g}" for k, v in losses.items()}, "img/s": f"{rate:.2f}"})
+                if self.step % config.sample_every == 0:
+                    self.write_samples(writer)
+                if self.step % config.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if on_step is not None:
+                    on_step(self)
+            if self._saved_step != self.step:
+                self.save_checkpoint()
+            self.write_samples(writer)
+            self.save_generator()
+        finally:
+            bar.close()
+            writer.close()
+        return self.last_losses
+
+
+def _progress_bar(initial, total, enabled):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="it", dynamic_ncols=True)
+
+
+class SummaryWriter:
+    """TensorBoard event files through tf.summary (TensorFlow is installed with either backend)."""
+
+    def __init__(self, logdir):
+        import tensorflow as tf
+
+        self._tf = tf
+        self._writer = tf.summary.create_file_writer(str(logdir))
+
+    def scalars(self, values, step):
+        with self._writer.as_default():
+            for name, value in values.items():
+                self._tf.summary.scalar(name, value, step=step)
+
+    def image(self, name, images, step):
+        with self._writer.as_default():
+            self._tf.summary.image(name, images, step=step)
+
+    def close(self):
+        self._writer.flush()
+        self._writer.close()
+
+
+def train(config, output_dir, **kwargs):
+    """Convenience: build a Trainer, run it, return it."""
+    trainer = Trainer(config, output_dir, **kwargs)
+    trainer.setup()
+    trainer.run()
+    return trainer

@@ -1,0 +1,68 @@
+"""Pictures for people: skeleton drawings and sample grids (source | target pose | generated | target)."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from skimage.draw import disk, line_aa
+
+from dgan_tf.keypoints import SKELETON
+
+# One colour per skeleton edge, cycling through a readable palette.
+_PALETTE = np.array([
+    (255, 0, 0), (255, 85, 0), (255, 170, 0), (255, 255, 0), (170, 255, 0), (85, 255, 0),
+    (0, 255, 0), (0, 255, 85), (0, 255, 170), (0, 255, 255), (0, 170, 255), (0, 85, 255),
+    (0, 0, 255), (85, 0, 255), (170, 0, 255), (255, 0, 255), (255, 0, 170),
+], dtype=np.uint8)
+
+
+def to_uint8(image):
+    """Image in [-1, 1] -> uint8, as the original's evaluation did: 255 (x + 1) / 2."""
+    image = np.asarray(image, dtype=np.float32)
+    return np.clip(np.round(255.0 * (image + 1.0) / 2.0), 0, 255).astype(np.uint8)
+
+
+def draw_pose(keypoints_yx, image_size, background=None, radius=2):
+    """Keypoints (18, 2) (y, x), -1 missing -> (H, W, 3) uint8 skeleton drawing."""
+    height, width = image_size
+    canvas = np.zeros((height, width, 3), np.uint8) if background is None else background.copy()
+    keypoints = np.asarray(keypoints_yx)
+    visible = np.all(keypoints >= 0, axis=-1)
+    for colour, (a, b) in zip(_PALETTE, SKELETON):
+        if visible[a] and visible[b]:
+            rr, cc, val = line_aa(int(keypoints[a, 0]), int(keypoints[a, 1]),
+                                  int(keypoints[b, 0]), int(keypoints[b, 1]))
+            inside = (rr >= 0) & (rr < height) & (cc >= 0) & (cc < width)
+            canvas[rr[inside], cc[inside]] = (val[inside, None] * colour).astype(np.uint8)
+    for j in np.flatnonzero(visible):
+        rr, cc = disk((keypoints[j, 0], keypoints[j, 1]), radius, shape=(height, width))
+        canvas[rr, cc] = _PALETTE[j % len(_PALETTE)]
+    return canvas
+
+
+def sample_grid(source_images, target_keypoints, generated_images, target_images):
+    """Batches in [-1, 1] -> one uint8 image, a row per sample: source | target pose | generated | target."""
+    rows = []
+    for src, kp, gen, tgt in zip(source_images, target_keypoints, generated_images, target_images):
+        size = np.asarray(src).shape[:2]
+        rows.append(np.concatenate([to_uint8(src), draw_pose(kp, size), to_uint8(gen), to_uint8(tgt)], axis=1))
+    return np.concatenate(rows, axis=0)
+
+
+def write_image_atomic(path, image):
+    """Write a PNG/JPEG so that a reader never sees a half-written file."""
+    import imageio.v3 as iio
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        iio.imwrite(tmp, image)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
