@@ -132,7 +132,7 @@ class ClearErrorIterator:
             raise ImageError(f"an image could not be loaded: {error.message.splitlines()[0]}") from None
 
 
-def dataset_for_split(config, split, batch_size, *, shuffle=True, seed=0, repeat=True):
+def dataset_for_split(config, split, batch_size, *, shuffle=True, seed=0, repeat=True, drop_remainder=True):
     """DatasetConfig + split -> (ClearErrorIterator-ready dataset, pairs DataFrame, KeypointTable, paths)."""
     from dgan_tf.annotations import read_annotations, read_pairs
 
@@ -140,7 +140,7 @@ def dataset_for_split(config, split, batch_size, *, shuffle=True, seed=0, repeat
     pairs = read_pairs(config.pairs_csv(split), known_names=set(table.names))
     images_dir = config.images_dir(split)
     dataset = make_pair_dataset(images_dir, pairs, table, config.image_size, batch_size,
-                                shuffle=shuffle, seed=seed, repeat=repeat)
+                                shuffle=shuffle, seed=seed, repeat=repeat, drop_remainder=drop_remainder)
     used = sorted(set(pd_column(pairs, "from")) | set(pd_column(pairs, "to")))
     paths = [str(Path(images_dir) / n) for n in used]
     return dataset, pairs, table, paths

@@ -131,7 +131,13 @@ class Trainer:
         """A fixed set of pairs for the sample grid: test pairs when there are any, else train pairs."""
         from dgan_tf.pipeline import dataset_for_split
 
-        split = "test" if self.data.has_split("test") else "train"
+        from dgan_tf.datasets import DatasetNotFoundError
+
+        try:
+            self.data.check_present("test")
+            split = "test"
+        except DatasetNotFoundError:
+            split = "train"
         dataset, _, _, _ = dataset_for_split(self.data, split, SAMPLES_IN_GRID, shuffle=False, repeat=False)
         return {k: np.asarray(v) for k, v in next(iter(dataset)).items()}
 
