@@ -1,0 +1,178 @@
+"""Registry of datasets (market, fashion, synthetic): image size, on-disk layout and where each CSV is found.
+
+Layout is the original's: `<data_root>/<prefix>-dataset/{train,test}/*.jpg` next to
+`<prefix>-annotation-{split}.csv` and `<prefix>-pairs-{split}.csv`. A CSV missing there is also
+looked for in the repository's top-level `annotations/` folder (see annotations/README.md).
+"""
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+SPLITS = ("train", "test")
+REPO_ANNOTATIONS_DIR = Path(__file__).resolve().parents[1] / "annotations"
+
+MARKET_HELP = (
+    "Market-1501 is research-only and not shipped: download Market-1501-v15.09.15 from its official page "
+    "(Zheng et al., ICCV 2015; linked from the Deformable GAN README, github.com/AliaksandrSiarohin/pose-gan), "
+    "then run: python scripts/prepare_dataset.py market --source /path/to/Market-1501-v15.09.15 --data-root {root}. "
+    "The annotation CSVs (market-annotation-{{train,test}}.csv) are the Deformable GAN / PATN ones; "
+    "put them in {root}/ or in the repository's annotations/ folder."
+)
+FASHION_HELP = (
+    "DeepFashion is research-only and not shipped: request the In-shop Clothes Retrieval Benchmark from its "
+    "maintainers (mmlab.ie.cuhk.edu.hk/projects/DeepFashion/InShopRetrieval.html) and unzip img.zip (256x256), "
+    "get the Deformable GAN or PATN annotation and pair CSVs (fasion-annotation-{{train,test}}.csv, "
+    "fasion-pairs-{{train,test}}.csv), then run: python scripts/prepare_dataset.py fashion --source /path/to/img "
+    "--annotations-dir /path/to/csvs --data-root {root}."
+)
+SYNTHETIC_HELP = (
+    "The synthetic dataset is generated, not downloaded (dgan_tf.synthetic writes it under {root}/)."
+)
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset's images or CSVs are not where the config expects them; the message says how to get them."""
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """Where one dataset at one image size lives on disk, plus its per-dataset defaults."""
+
+    name: str
+    image_size: tuple  # (H, W)
+    data_root: Path
+    subdir: str  # "" for market/fashion, e.g. "synthetic-128x64" for synthetic
+    file_prefixes: tuple  # spellings of the file prefix, preferred first ("fasion", "fashion")
+    nn_loss_size: int  # n of the n x n nearest-neighbour loss (SPEC §5)
+    fallback_annotations_dir: Path | None  # the repo's annotations/ folder; None for generated data
+    how_to_obtain: str
+
+    @property
+    def data_dir(self):
+        """Folder holding `<prefix>-dataset/` and the CSVs."""
+        return Path(self.data_root) / self.subdir if self.subdir else Path(self.data_root)
+
+    def _first_existing(self, candidates):
+        for path in candidates:
+            if path.exists():
+                return path
+        return candidates[0]
+
+    def images_dir(self, split):
+        """`<data_dir>/<prefix>-dataset/<split>`, accepting either prefix spelling."""
+        _check_split(split)
+        return self._first_existing([self.data_dir / f"{p}-dataset" / split for p in self.file_prefixes])
+
+    def _csv(self, kind, split):
+        _check_split(split)
+        file_names = [f"{p}-{kind}-{split}.csv" for p in self.file_prefixes]
+        folders = [self.data_dir] + ([Path(self.fallback_annotations_dir)] if self.fallback_annotations_dir else [])
+        return self._first_existing([folder / name for folder in folders for name in file_names])
+
+    def annotation_csv(self, split):
+        """The annotation CSV: next to the data, else in the repo's annotations/ folder (either spelling)."""
+        return self._csv("annotation", split)
+
+    def pairs_csv(self, split):
+        """The pair CSV: next to the data, else in the repo's annotations/ folder (either spelling)."""
+        return self._csv("pairs", split)
+
+    def check_present(self, split):
+        """Raise DatasetNotFoundError naming every missing piece of `split` and how to obtain it."""
+        _check_split(split)
+        missing = []
+        images = self.images_dir(split)
+        if not images.is_dir():
+            missing.append(f"image folder {images}")
+        elif not any(images.glob("*.jpg")):
+            missing.append(f"images (*.jpg) in {images}")
+        annotations = self.annotation_csv(split)
+        if not annotations.is_file():
+            missing.append(f"annotation file {annotations}")
+        pairs = self.pairs_csv(split)
+        if not pairs.is_file():
+            missing.append(f"pair file {pairs}")
+        if not missing:
+            return
+        layout = (f"{self.data_dir}/{self.file_prefixes[0]}-dataset/{split}/*.jpg, "
+                  f"{self.data_dir}/{self.file_prefixes[0]}-annotation-{split}.csv, "
+                  f"{self.data_dir}/{self.file_prefixes[0]}-pairs-{split}.csv")
+        hint = self.how_to_obtain.format(root=self.data_root)
+        if missing == [f"pair file {pairs}"] and self.name != "synthetic":
+            hint = (f"Create the pairs with: python scripts/make_pairs.py {annotations} --out {pairs} "
+                    f"--dataset {self.name}" + (" --sample 12000 --seed 0" if split == "test" else ""))
+        raise DatasetNotFoundError(
+            f"Dataset {self.name!r} ({self.image_size[0]}x{self.image_size[1]}, split {split!r}) is incomplete: "
+            f"missing {', '.join(missing)}. Expected layout: {layout}. {hint}"
+        )
+
+    def to_dict(self):
+        """JSON-serialisable fields (paths as strings), for saving next to a run's checkpoints."""
+        out = dataclasses.asdict(self)
+        out["image_size"] = list(self.image_size)
+        out["data_root"] = str(self.data_root)
+        out["file_prefixes"] = list(self.file_prefixes)
+        out["fallback_annotations_dir"] = (str(self.fallback_annotations_dir)
+                                           if self.fallback_annotations_dir else None)
+        return out
+
+
+def _check_split(split):
+    if split not in SPLITS:
+        raise ValueError(f"Unknown split. Expected one of {SPLITS}. Received: split={split!r}")
+
+
+def _config(name, size, subdir, prefixes, nn_loss_size, fallback, how):
+    return DatasetConfig(name=name, image_size=size, data_root=Path("data"), subdir=subdir,
+                         file_prefixes=prefixes, nn_loss_size=nn_loss_size,
+                         fallback_annotations_dir=fallback, how_to_obtain=how)
+
+
+# Each dataset's allowed configurations, the default (first) included; data_root is filled in by get_dataset.
+DATASETS = {
+    "market": (_config("market", (128, 64), "", ("market",), 3, REPO_ANNOTATIONS_DIR, MARKET_HELP),),
+    "fashion": (_config("fashion", (256, 256), "", ("fasion", "fashion"), 5, REPO_ANNOTATIONS_DIR, FASHION_HELP),),
+    "synthetic": (
+        _config("synthetic", (128, 64), "synthetic-128x64", ("synthetic",), 3, None, SYNTHETIC_HELP),
+        _config("synthetic", (256, 256), "synthetic-256x256", ("synthetic",), 5, None, SYNTHETIC_HELP),
+    ),
+}
+
+
+def parse_image_size(value):
+    """(H, W) from "HxW" or a pair of positive integers."""
+    if isinstance(value, str):
+        parts = value.lower().split("x")
+        try:
+            size = tuple(int(p) for p in parts)
+        except ValueError:
+            size = ()
+    else:
+        try:
+            size = tuple(int(v) for v in value)
+            if size != tuple(value):
+                size = ()
+        except (TypeError, ValueError):
+            size = ()
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(f"image_size must be 'HxW' or (H, W) with positive integers. Received: image_size={value!r}")
+    return size
+
+
+def get_dataset(name, data_root="data", image_size=None):
+    """The DatasetConfig of `name` at `image_size` (default: the dataset's first size) under `data_root`."""
+    if name not in DATASETS:
+        raise ValueError(f"Unknown dataset. Expected one of {sorted(DATASETS)}. Received: name={name!r}")
+    choices = DATASETS[name]
+    if image_size is None:
+        config = choices[0]
+    else:
+        size = parse_image_size(image_size)
+        matches = [c for c in choices if c.image_size == size]
+        if not matches:
+            allowed = ", ".join(f"{c.image_size[0]}x{c.image_size[1]}" for c in choices)
+            raise ValueError(f"Dataset {name!r} has no image size {size[0]}x{size[1]}. Allowed: {allowed}. "
+                             f"Received: image_size={image_size!r}")
+        config = matches[0]
+    return dataclasses.replace(config, data_root=Path(data_root))
