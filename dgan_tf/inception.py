@@ -1,0 +1,146 @@
+"""Keras InceptionV3 (ImageNet) for the Inception Score and FID (SPEC §7), loaded offline only.
+
+The weights are never downloaded: they are read from the Keras folder or an explicit path, and a
+missing file raises WeightsNotFoundError saying where to put it. Random weights exist for tests and
+smoke runs only, through the explicit `weights="random"`.
+Note: the original scored IS with the 2015 OpenAI Inception graph (1008 classes); Keras's
+InceptionV3 gives slightly different values, so report which network was used.
+"""
+
+import os
+
+import numpy as np
+
+INPUT_SIZE = 299
+NUM_CLASSES = 1000
+POOL_DIM = 2048
+WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
+WEIGHTS_URL = (
+    "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/" + WEIGHTS_FILE
+)
+WEIGHT_CHOICES = ("imagenet", "random")
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """The InceptionV3 ImageNet weight file is not where it was looked for (nothing is downloaded)."""
+
+
+def keras_home():
+    """The Keras folder, as Keras resolves it: $KERAS_HOME, else ~/.keras (/tmp/.keras if ~ is read-only).
+
+    Read at call time (Keras reads it once at import), so a changed KERAS_HOME is honoured.
+    """
+    if "KERAS_HOME" in os.environ:
+        return os.environ["KERAS_HOME"]
+    base = os.path.expanduser("~")
+    if not os.access(base, os.W_OK):
+        base = "/tmp"
+    return os.path.join(base, ".keras")
+
+
+def default_weights_path():
+    """Where Keras keeps the InceptionV3 (include_top) weights: <keras home>/models/<WEIGHTS_FILE>."""
+    return os.path.join(keras_home(), "models", WEIGHTS_FILE)
+
+
+def resolve_weights_path(weights_path=None):
+    """The weight file to load: `weights_path` if given, else the Keras default; raises when absent."""
+    path = os.path.expanduser(str(weights_path)) if weights_path is not None else default_weights_path()
+    if os.path.isfile(path):
+        return path
+    folder, name = os.path.split(os.path.abspath(path))
+    origin = "the path given" if weights_path is not None else "the Keras models folder ($KERAS_HOME/models, default ~/.keras/models)"
+    raise WeightsNotFoundError(
+        f"InceptionV3 ImageNet weights not found: {name} is not in {folder} ({origin}). "
+        f"dgan_tf never downloads them. Get {WEIGHTS_FILE} from {WEIGHTS_URL} "
+        f"(md5 9a0d58056eeedaa3f26cb7ebd46da564), put it in {os.path.dirname(default_weights_path())}, "
+        f"or pass its location with --inception-weights PATH (weights_path=PATH in Python)."
+    )
+
+
+def build_inception(weights="imagenet", weights_path=None):
+    """InceptionV3 mapping (B, 299, 299, 3) in [-1, 1] to [softmax (B, 1000), pool features (B, 2048)]."""
+    if weights not in WEIGHT_CHOICES:
+        raise ValueError(f"`weights` must be one of {WEIGHT_CHOICES}. Received: weights={weights!r}")
+    if weights == "random" and weights_path is not None:
+        raise ValueError(f"`weights_path` is only used with weights='imagenet'. Received: weights_path={weights_path!r}")
+    path = resolve_weights_path(weights_path) if weights == "imagenet" else None
+    import keras  # after the path check, so a missing file fails fast
+    base = keras.applications.InceptionV3(include_top=True, weights=None, input_shape=(INPUT_SIZE, INPUT_SIZE, 3))
+    if path is not None:
+        try:
+            base.load_weights(path)
+        except Exception as error:  # a truncated or wrong file: name it instead of an h5py traceback
+            raise ValueError(
+                f"Could not load InceptionV3 weights from {path} (expected {WEIGHTS_FILE}, include_top): {error}"
+            ) from error
+    return keras.Model(base.input, [base.output, base.get_layer("avg_pool").output], name="inception_v3_scores")
+
+
+def _check_images(images):
+    """A list of uint8 (H, W, 3) arrays from (N, H, W, 3) or a sequence; errors name the bad index."""
+    if isinstance(images, np.ndarray):
+        if images.ndim != 4:
+            raise ValueError(f"`images` must have shape (N, H, W, 3). Received: images.shape={images.shape}")
+        images = list(images)
+    images = list(images)
+    if not images:
+        raise ValueError("`images` is empty.")
+    for i, image in enumerate(images):
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
+            description = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+            raise ValueError(f"Each image must be a uint8 (H, W, 3) array. Received: images[{i}] is {description}")
+    return images
+
+
+def preprocess(images):
+    """uint8 images of one batch -> (B, 299, 299, 3) float32 in [-1, 1]: bilinear resize, then x / 127.5 - 1.
+
+    Bilinear without antialiasing (half-pixel centres); the order does not matter since both are linear.
+    """
+    from keras import ops
+
+    def resize(batch):  # (B, H, W, 3) uint8 -> (B, 299, 299, 3) float32
+        return ops.convert_to_numpy(
+            ops.image.resize(batch.astype(np.float32), (INPUT_SIZE, INPUT_SIZE), interpolation="bilinear")
+        )
+
+    if all(image.shape == images[0].shape for image in images):
+        resized = resize(np.stack(images))
+    else:
+        resized = np.concatenate([resize(image[None]) for image in images])
+    return resized / 127.5 - 1.0
+
+
+class InceptionScorer:
+    """Batched InceptionV3 forward passes giving IS softmax predictions and FID pool features at once."""
+
+    def __init__(self, weights_path=None, batch_size=50, weights="imagenet", progress=False):
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
+        self.batch_size = int(batch_size)
+        self.progress = bool(progress)
+        self.model = build_inception(weights=weights, weights_path=weights_path)
+
+    def predictions_and_features(self, images):
+        """uint8 images (N, H, W, 3) or a list of (H, W, 3) -> softmax (N, 1000), pool features (N, 2048)."""
+        images = _check_images(images)
+        starts = range(0, len(images), self.batch_size)
+        if self.progress:
+            from tqdm import tqdm
+            starts = tqdm(starts, desc="InceptionV3", unit="batch")
+        probs, features = [], []
+        for start in starts:
+            batch = preprocess(images[start:start + self.batch_size])  # (B, 299, 299, 3)
+            batch_probs, batch_features = self.model.predict_on_batch(batch)
+            probs.append(np.asarray(batch_probs, dtype=np.float64))  # (B, 1000)
+            features.append(np.asarray(batch_features, dtype=np.float64))  # (B, 2048)
+        return np.concatenate(probs), np.concatenate(features)
+
+    def predictions(self, images):
+        """Softmax predictions (N, 1000) for the Inception Score."""
+        return self.predictions_and_features(images)[0]
+
+    def pool_features(self, images):
+        """2048-d average-pool features (N, 2048) for FID."""
+        return self.predictions_and_features(images)[1]
