@@ -70,10 +70,10 @@ def decode_image(path, image_size):
     height, width = image_size
     image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
     shape = tf.shape(image)
-    tf.debugging.assert_equal(
-        shape[:2], tf.constant([height, width]),
-        message=f"image of the wrong size, expected {height}x{width}:", data=[path, shape])
-    image = tf.ensure_shape(image, (height, width, 3))
+    right_size = tf.reduce_all(tf.equal(shape[:2], tf.constant([height, width])))
+    check = tf.debugging.Assert(right_size, [f"image of the wrong size, expected {height}x{width}:", path, shape])
+    with tf.control_dependencies([check]):
+        image = tf.ensure_shape(tf.identity(image), (height, width, 3))
     return (tf.cast(image, tf.float32) / 255.0 - 0.5) * 2.0
 
 
