@@ -1,0 +1,51 @@
+"""Keras layer computing pose heatmaps from keypoints inside a model (SPEC §1)."""
+
+import keras
+from keras import ops
+
+from dgan_tf.heatmaps import DEFAULT_SIGMA, pose_heatmaps
+from dgan_tf.keypoints import NUM_JOINTS
+
+
+@keras.saving.register_keras_serializable(package="dgan_tf")
+class PoseHeatmaps(keras.layers.Layer):
+    """Keypoints (B, 18, 2) in (y, x), -1 missing -> Gaussian heatmaps (B, H, W, 18) in [0, 1].
+
+    No weights; gradients are stopped (keypoints are data, not something to optimise).
+    """
+
+    def __init__(self, image_size, sigma=DEFAULT_SIGMA, **kwargs):
+        # Keypoints are pixel coordinates: keep them float32 even under a float16 policy.
+        kwargs.setdefault("autocast", False)
+        super().__init__(**kwargs)
+        image_size = tuple(image_size) if isinstance(image_size, (list, tuple)) else image_size
+        if (
+            not isinstance(image_size, tuple)
+            or len(image_size) != 2
+            or not all(isinstance(s, int) and s > 0 for s in image_size)
+        ):
+            raise ValueError(
+                f"PoseHeatmaps needs image_size as two positive ints (H, W). Received: image_size={image_size!r}"
+            )
+        if not isinstance(sigma, (int, float)) or sigma <= 0:
+            raise ValueError(f"PoseHeatmaps needs a positive sigma. Received: sigma={sigma!r}")
+        self.image_size = image_size
+        self.sigma = float(sigma)
+
+    def build(self, input_shape):
+        if len(input_shape) != 3 or input_shape[1] != NUM_JOINTS or input_shape[2] != 2:
+            raise ValueError(
+                f"PoseHeatmaps expects keypoints of shape (B, {NUM_JOINTS}, 2). Received: input_shape={input_shape}"
+            )
+
+    def call(self, keypoints_yx):
+        maps = pose_heatmaps(keypoints_yx, self.image_size, self.sigma)  # (B, H, W, 18)
+        return ops.cast(ops.stop_gradient(maps), self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.image_size[0], self.image_size[1], NUM_JOINTS)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"image_size": list(self.image_size), "sigma": self.sigma})
+        return config

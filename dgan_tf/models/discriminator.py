@@ -1,0 +1,67 @@
+"""The conditional PatchGAN discriminator of the original (SPEC §4, [conditional_gan.make_discriminator]).
+
+D(source image, source heatmap, image, target heatmap) -> patch probabilities (B, h, w, 1):
+3x1 patches at 128x64, 7x7 at 256x256; 2,803,782 parameters with the scalar norm.
+"""
+
+import keras
+
+from dgan_tf.keypoints import NUM_JOINTS
+from dgan_tf.layers.normalization import NORM_CHOICES, make_norm
+from dgan_tf.layers.pose_heatmaps import PoseHeatmaps
+
+DOWN_FILTERS = (128, 256, 512)
+
+
+def _validate_image_size(image_size):
+    if (
+        not isinstance(image_size, (list, tuple))
+        or len(image_size) != 2
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in image_size)
+        or min(image_size) < 64
+    ):
+        raise ValueError(
+            f"build_discriminator needs image_size as two ints (H, W), each >= 64. Received: image_size={image_size!r}"
+        )
+    return tuple(image_size)
+
+
+def _down_block(x, filters, norm, name):
+    """LeakyReLU(0.2) -> ZeroPadding 1 -> Conv 4x4 stride 2 valid, no bias -> optional norm."""
+    x = keras.layers.LeakyReLU(0.2, name=f"{name}_lrelu")(x)
+    x = keras.layers.ZeroPadding2D(1, name=f"{name}_pad")(x)
+    x = keras.layers.Conv2D(filters, 4, strides=2, padding="valid", use_bias=False, name=f"{name}_conv")(x)
+    if norm is not None:
+        x = make_norm(norm, name=f"{name}_norm")(x)
+    return x
+
+
+def build_discriminator(image_size, norm="scalar", name="discriminator"):
+    """Functional PatchGAN over concat(source image, source heatmap, image, target heatmap) (42 ch).
+
+    Inputs: source_image (B, H, W, 3), source_keypoints (B, 18, 2), image (B, H, W, 3),
+    target_keypoints (B, 18, 2). Output: sigmoid probabilities (B, h, w, 1).
+    """
+    image_size = _validate_image_size(image_size)
+    if norm not in NORM_CHOICES:
+        raise ValueError(f"Unknown norm. Expected one of {NORM_CHOICES}. Received: norm={norm!r}")
+    height, width = image_size
+    source_image = keras.Input((height, width, 3), name="source_image")
+    source_keypoints = keras.Input((NUM_JOINTS, 2), name="source_keypoints")
+    image = keras.Input((height, width, 3), name="image")
+    target_keypoints = keras.Input((NUM_JOINTS, 2), name="target_keypoints")
+
+    heatmaps = PoseHeatmaps(image_size, name="pose_heatmaps")
+    source_heatmap = heatmaps(source_keypoints)  # (B, H, W, 18)
+    target_heatmap = heatmaps(target_keypoints)  # (B, H, W, 18)
+    x = keras.layers.Concatenate(axis=-1, name="concat_inputs")(
+        [source_image, source_heatmap, image, target_heatmap]
+    )  # (B, H, W, 42)
+    x = keras.layers.Conv2D(64, 4, strides=2, padding="valid", name="conv_in")(x)  # (B, H/2 - 1, W/2 - 1, 64)
+    for index, filters in enumerate(DOWN_FILTERS):
+        x = _down_block(x, filters, norm, name=f"down{index + 1}")
+    x = _down_block(x, 1, None, name=f"down{len(DOWN_FILTERS) + 1}")  # (B, h, w, 1)
+    probabilities = keras.layers.Activation("sigmoid", dtype="float32", name="probabilities")(x)
+    return keras.Model(
+        [source_image, source_keypoints, image, target_keypoints], probabilities, name=name
+    )

@@ -1,0 +1,104 @@
+"""Frozen VGG19 feature extractor for the perceptual and nearest-neighbour losses (SPEC §5).
+
+Takes images in [-1, 1], applies Caffe preprocessing and returns post-ReLU features of one layer.
+Weights are read from a local file only, never downloaded: a missing file raises
+`WeightsNotFoundError` saying where to get it and what the alternatives are.
+"""
+
+import os
+
+import keras
+from keras import ops
+
+VGG19_NOTOP_FILENAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+VGG19_NOTOP_URL = (
+    "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + VGG19_NOTOP_FILENAME
+)
+# ImageNet channel means in BGR order (Caffe preprocessing).
+BGR_MEANS = (103.939, 116.779, 123.68)
+WEIGHTS_CHOICES = ("imagenet", "random")
+VGG19_LAYER_NAMES = tuple(
+    f"block{block}_conv{conv}"
+    for block, convs in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
+    for conv in range(1, convs + 1)
+)
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """The VGG19 ImageNet weights file is not on this machine (dgan_tf never downloads it)."""
+
+
+def default_vgg19_weights_path():
+    """Where Keras keeps the VGG19 no-top weights: $KERAS_HOME (or ~/.keras)/models/<file>."""
+    keras_home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return os.path.join(keras_home, "models", VGG19_NOTOP_FILENAME)
+
+
+def resolve_vgg19_weights(weights_path=None):
+    """The weights file to load: `weights_path` if given, else the Keras cache; raises if absent."""
+    path = weights_path if weights_path is not None else default_vgg19_weights_path()
+    path = os.path.abspath(os.path.expanduser(str(path)))
+    if not os.path.isfile(path):
+        raise WeightsNotFoundError(
+            f"VGG19 ImageNet weights not found: {os.path.basename(path)} in folder {os.path.dirname(path)}. "
+            f"dgan_tf never downloads weights. Get the file from {VGG19_NOTOP_URL} and put it in "
+            f"{os.path.dirname(default_vgg19_weights_path())} (the Keras cache, $KERAS_HOME/models or "
+            f"~/.keras/models), or pass --vgg-weights PATH; or train without VGG with --nn-features pixels."
+        )
+    return path
+
+
+@keras.saving.register_keras_serializable(package="dgan_tf")
+class VggPreprocess(keras.layers.Layer):
+    """Images in [-1, 1] -> Caffe VGG input: [0, 255], RGB->BGR, minus the BGR ImageNet means.
+
+    caffe_mean_quirk=True reproduces the original: the means are subtracted BEFORE the flip, so
+    they land on the wrong channels (the B mean on R, the R mean on B).
+    """
+
+    def __init__(self, caffe_mean_quirk=False, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(caffe_mean_quirk, bool):
+            raise ValueError(f"caffe_mean_quirk must be a bool. Received: caffe_mean_quirk={caffe_mean_quirk!r}")
+        self.caffe_mean_quirk = caffe_mean_quirk
+
+    def call(self, images):
+        x = (ops.cast(images, "float32") + 1.0) * 127.5  # (B, H, W, 3) RGB in [0, 255]
+        means = ops.convert_to_tensor(BGR_MEANS, dtype="float32")  # (3,)
+        if self.caffe_mean_quirk:
+            x = ops.flip(x - means, axis=-1)
+        else:
+            x = ops.flip(x, axis=-1) - means
+        return ops.cast(x, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"caffe_mean_quirk": self.caffe_mean_quirk})
+        return config
+
+
+def build_vgg_features(layer_name, weights_path=None, weights="imagenet", caffe_mean_quirk=False):
+    """Frozen VGG19 truncated at `layer_name`: images (B, H, W, 3) in [-1, 1] -> features (B, h, w, C).
+
+    weights="imagenet" loads `weights_path` or the Keras cache (raising WeightsNotFoundError if
+    absent); weights="random" is for tests only.
+    """
+    if layer_name not in VGG19_LAYER_NAMES:
+        raise ValueError(f"Unknown VGG19 layer. Expected one of {VGG19_LAYER_NAMES}. Received: layer_name={layer_name!r}")
+    if weights not in WEIGHTS_CHOICES:
+        raise ValueError(f"Unknown weights. Expected one of {WEIGHTS_CHOICES}. Received: weights={weights!r}")
+    if weights == "random" and weights_path is not None:
+        raise ValueError(f"weights='random' takes no weights_path. Received: weights_path={weights_path!r}")
+    path = resolve_vgg19_weights(weights_path) if weights == "imagenet" else None
+    vgg = keras.applications.VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
+    if path is not None:
+        vgg.load_weights(path)
+    trunk = keras.Model(vgg.input, vgg.get_layer(layer_name).output, name=f"vgg19_{layer_name}_trunk")
+    images = keras.Input((None, None, 3), name="images")  # (B, H, W, 3) in [-1, 1]
+    features = trunk(VggPreprocess(caffe_mean_quirk, name="vgg_preprocess")(images))  # (B, h, w, C)
+    model = keras.Model(images, features, name=f"vgg19_{layer_name}")
+    model.trainable = False
+    return model
