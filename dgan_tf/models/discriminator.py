@@ -36,13 +36,19 @@ def _down_block(x, filters, norm, name):
     return x
 
 
-def build_discriminator(image_size, norm="scalar", name="discriminator"):
+def build_discriminator(image_size, norm="scalar", width_multiplier=1.0, name="discriminator"):
     """Functional PatchGAN over concat(source image, source heatmap, image, target heatmap) (42 ch).
 
     Inputs: source_image (B, H, W, 3), source_keypoints (B, 18, 2), image (B, H, W, 3),
     target_keypoints (B, 18, 2). Output: sigmoid probabilities (B, h, w, 1).
+    width_multiplier scales the channel counts (1.0: the paper's network).
     """
+    from dgan_tf.models.generator import scale_filters
+
     image_size = _validate_image_size(image_size)
+    if isinstance(width_multiplier, bool) or not isinstance(width_multiplier, (int, float)) or width_multiplier <= 0:
+        raise ValueError(f"width_multiplier must be a positive number. Received: width_multiplier={width_multiplier!r}")
+    first_filters, *down_filters = scale_filters((64,) + DOWN_FILTERS, width_multiplier)
     if norm not in NORM_CHOICES:
         raise ValueError(f"Unknown norm. Expected one of {NORM_CHOICES}. Received: norm={norm!r}")
     height, width = image_size
@@ -57,8 +63,8 @@ def build_discriminator(image_size, norm="scalar", name="discriminator"):
     x = keras.layers.Concatenate(axis=-1, name="concat_inputs")(
         [source_image, source_heatmap, image, target_heatmap]
     )  # (B, H, W, 42)
-    x = keras.layers.Conv2D(64, 4, strides=2, padding="valid", name="conv_in")(x)  # (B, H/2 - 1, W/2 - 1, 64)
-    for index, filters in enumerate(DOWN_FILTERS):
+    x = keras.layers.Conv2D(first_filters, 4, strides=2, padding="valid", name="conv_in")(x)  # (B, H/2-1, W/2-1, 64)
+    for index, filters in enumerate(down_filters):
         x = _down_block(x, filters, norm, name=f"down{index + 1}")
     x = _down_block(x, 1, None, name=f"down{len(DOWN_FILTERS) + 1}")  # (B, h, w, 1)
     probabilities = keras.layers.Activation("sigmoid", dtype="float32", name="probabilities")(x)

@@ -29,7 +29,12 @@ def generator_filters(image_size):
     return FASHION_ENCODER_FILTERS, FASHION_DECODER_FILTERS
 
 
-def _validate_arguments(image_size, architecture, norm, warp_sampling, dropout_rate):
+def scale_filters(filters, width_multiplier):
+    """Channel counts times the width multiplier (at least 1 each); 1.0 keeps the paper's networks."""
+    return tuple(max(1, int(round(count * width_multiplier))) for count in filters)
+
+
+def _validate_arguments(image_size, architecture, norm, warp_sampling, dropout_rate, width_multiplier=1.0):
     if (
         not isinstance(image_size, (list, tuple))
         or len(image_size) != 2
@@ -53,6 +58,8 @@ def _validate_arguments(image_size, architecture, norm, warp_sampling, dropout_r
         )
     if isinstance(dropout_rate, bool) or not isinstance(dropout_rate, (int, float)) or not 0 <= dropout_rate < 1:
         raise ValueError(f"dropout_rate must be a number in [0, 1). Received: dropout_rate={dropout_rate!r}")
+    if isinstance(width_multiplier, bool) or not isinstance(width_multiplier, (int, float)) or width_multiplier <= 0:
+        raise ValueError(f"width_multiplier must be a positive number. Received: width_multiplier={width_multiplier!r}")
 
 
 def _encoder(x, filters, norm, prefix):
@@ -91,14 +98,18 @@ def _decoder(skips, filters, norm, dropout_rate):
 
 
 def build_generator(image_size, architecture="two_stream", norm="scalar", warp_sampling="nearest",
-                    dropout_rate=0.5, name="generator"):
+                    dropout_rate=0.5, width_multiplier=1.0, name="generator"):
     """Functional generator: [source_image (B,H,W,3) in [-1,1], source_keypoints (B,18,2),
     target_keypoints (B,18,2)] (y, x; -1 missing) -> generated image (B, H, W, 3) in [-1, 1].
+
+    width_multiplier scales every channel count but the 3 output channels (1.0: the paper's network).
     """
-    _validate_arguments(image_size, architecture, norm, warp_sampling, dropout_rate)
+    _validate_arguments(image_size, architecture, norm, warp_sampling, dropout_rate, width_multiplier)
     image_size = tuple(image_size)
     height, width = image_size
     encoder_filters, decoder_filters = generator_filters(image_size)
+    encoder_filters = scale_filters(encoder_filters, width_multiplier)
+    decoder_filters = scale_filters(decoder_filters[:-1], width_multiplier) + decoder_filters[-1:]
     source_image = keras.Input((height, width, 3), name="source_image")
     source_keypoints = keras.Input((NUM_JOINTS, 2), name="source_keypoints")
     target_keypoints = keras.Input((NUM_JOINTS, 2), name="target_keypoints")

@@ -1,0 +1,85 @@
+"""The deformable skip connection (SPEC §2 "Applying them in the network", [AffineTransformLayer]).
+
+Warps an appearance feature map once per body part with that part's affine transform, keeps the
+part's mask, and combines the parts with an element-wise maximum, part by part.
+"""
+
+import keras
+from keras import ops
+
+from dgan_tf.warp import INTERPOLATIONS, warp_part
+
+
+def feature_stride(feature_shape, mask_shape):
+    """Integer stride s = H // h between full-resolution masks (B, P, H, W) and features (B, h, w, C)."""
+    height, width = feature_shape[1], feature_shape[2]
+    full_height, full_width = mask_shape[2], mask_shape[3]
+    if None in (height, width, full_height, full_width):
+        raise ValueError(
+            "DeformableSkip needs static spatial sizes. "
+            f"Received: features.shape={tuple(feature_shape)}, masks.shape={tuple(mask_shape)}"
+        )
+    if full_height % height or full_width % width or full_height // height != full_width // width:
+        raise ValueError(
+            "The masks' size must be the features' size times one integer stride on both axes. "
+            f"Received: features.shape={tuple(feature_shape)}, masks.shape={tuple(mask_shape)}"
+        )
+    return full_height // height
+
+
+@keras.saving.register_keras_serializable(package="dgan_tf")
+class DeformableSkip(keras.layers.Layer):
+    """[features (B, h, w, C), masks (B, P, H, W), affines (B, P, 8)] -> (B, h, w, C).
+
+    Affines are full-resolution target -> source transforms; at stride s their translations are
+    divided by s and the masks take every s-th pixel (legacy TF nearest resize). Output =
+    max over parts of warp(features, part) * mask(part), so negatives mostly clip to 0.
+    `sampling`: "nearest" (the original's) or "bilinear".
+    """
+
+    def __init__(self, sampling="nearest", **kwargs):
+        super().__init__(**kwargs)
+        if sampling not in INTERPOLATIONS:
+            raise ValueError(f"`sampling` must be one of {INTERPOLATIONS}. Received: sampling={sampling!r}")
+        self.sampling = sampling
+
+    def _check_shapes(self, feature_shape, mask_shape, affine_shape):
+        if len(feature_shape) != 4 or len(mask_shape) != 4 or len(affine_shape) != 3 or affine_shape[2] != 8:
+            raise ValueError(
+                "DeformableSkip expects [features (B, h, w, C), masks (B, P, H, W), affines (B, P, 8)]. "
+                f"Received shapes: {tuple(feature_shape)}, {tuple(mask_shape)}, {tuple(affine_shape)}"
+            )
+        if mask_shape[1] != affine_shape[1]:
+            raise ValueError(
+                f"masks and affines must have the same number of parts. Received: masks.shape={tuple(mask_shape)}, "
+                f"affines.shape={tuple(affine_shape)}"
+            )
+        return feature_stride(feature_shape, mask_shape)
+
+    def build(self, input_shape):
+        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 3:
+            raise ValueError(f"DeformableSkip takes [features, masks, affines]. Received: input_shape={input_shape}")
+        self._check_shapes(*input_shape)
+        self.built = True
+
+    def call(self, inputs):
+        features, masks, affines = inputs
+        stride = self._check_shapes(features.shape, masks.shape, affines.shape)
+        affines = ops.stop_gradient(ops.cast(affines, "float32"))  # (B, P, 8)
+        masks = ops.stop_gradient(ops.cast(masks, features.dtype))  # (B, P, H, W)
+        if stride > 1:
+            affines = affines * ops.convert_to_tensor([1.0, 1.0, 1.0 / stride, 1.0, 1.0, 1.0 / stride, 1.0, 1.0])
+            masks = masks[:, :, ::stride, ::stride]  # (B, P, h, w)
+        result = None
+        for part in range(affines.shape[1]):
+            warped = warp_part(features, affines[:, part], self.sampling) * masks[:, part, :, :, None]  # (B, h, w, C)
+            result = warped if result is None else ops.maximum(result, warped)
+        return result
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"sampling": self.sampling})
+        return config

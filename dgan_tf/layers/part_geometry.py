@@ -1,0 +1,40 @@
+"""Part masks and affines computed from keypoints inside a model (SPEC §2), no gradient."""
+
+import keras
+from keras import ops
+
+from dgan_tf.geometry import part_affines, part_masks
+from dgan_tf.keypoints import NUM_PARTS
+
+
+@keras.saving.register_keras_serializable(package="dgan_tf")
+class PartGeometry(keras.layers.Layer):
+    """[keypoints_source_yx, keypoints_target_yx] (B, 18, 2) -> [masks (B, 10, H, W), affines (B, 10, 8)].
+
+    Thin wrapper of dgan_tf.geometry so a generator can take keypoints as inputs.
+    """
+
+    def __init__(self, image_size, **kwargs):
+        super().__init__(**kwargs)
+        try:
+            height, width = (int(v) for v in image_size)
+        except (TypeError, ValueError):
+            raise ValueError(f"`image_size` must be (height, width). Received: image_size={image_size!r}") from None
+        if height <= 0 or width <= 0:
+            raise ValueError(f"`image_size` must be two positive integers. Received: image_size={image_size!r}")
+        self.image_size = (height, width)
+
+    def call(self, inputs):
+        keypoints_source_yx, keypoints_target_yx = inputs
+        masks = part_masks(keypoints_target_yx, self.image_size)  # (B, 10, H, W)
+        affines = part_affines(keypoints_source_yx, keypoints_target_yx)  # (B, 10, 8)
+        return [ops.stop_gradient(masks), ops.stop_gradient(affines)]
+
+    def compute_output_shape(self, input_shape):
+        batch = input_shape[0][0]
+        return [(batch, NUM_PARTS) + self.image_size, (batch, NUM_PARTS, 8)]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"image_size": list(self.image_size)})
+        return config

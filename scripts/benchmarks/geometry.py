@@ -1,0 +1,144 @@
+"""Geometry and deformable-skip speed: batched keras.ops vs the original's per-pair numpy/skimage loop.
+
+Usage: python scripts/benchmark.py geometry [--pairs 64] [--batch 16] [--repeats 5] [--levels 0,1,2,3]
+Prints the machine, then a table of medians. Target (PERFORMANCE.md): masks + affines for 64 pairs
+at 256x256 in <= 50 ms on the 2-core CPU.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "tests"))  # the numpy/skimage reference lives beside the tests
+
+from _common import machine_description, median_seconds  # noqa: E402
+
+IMAGE_SIZE = (256, 256)
+# DeepFashion generator: appearance encoder level i has 256 / 2^i pixels and these filters (SPEC §3).
+LEVEL_FILTERS = (64, 128, 256, 512)
+SHARED = REPO_ROOT.parent / "shared" / "annotations_real"
+
+
+def _real_pairs(count):
+    """`count` DeepFashion test pairs (source, target) (N, 18, 2) in (y, x), or None without ../shared."""
+    annotations, pairs = SHARED / "fasion-annotation-test.csv", SHARED / "fashion-pairs-test.csv"
+    if not (annotations.exists() and pairs.exists()):
+        return None
+    import pandas as pd
+
+    frame = pd.read_csv(annotations, sep=":")
+    keypoints = {row["name"]: np.stack([json.loads(row["keypoints_y"]), json.loads(row["keypoints_x"])], -1)
+                 for _, row in frame.iterrows()}
+    chosen = pd.read_csv(pairs).sample(count, random_state=0)
+    source = np.stack([keypoints[name] for name in chosen["from"]]).astype(np.float32)
+    target = np.stack([keypoints[name] for name in chosen["to"]]).astype(np.float32)
+    return source, target
+
+
+def _synthetic_pairs(count, rng):
+    """A standing figure at 256x256 with jitter and a few missing joints."""
+    from test_geometry import BASE_POSE
+
+    base = BASE_POSE * 2.0 + np.array([0.0, 64.0], dtype=np.float32)
+    poses = base[None] + rng.normal(0, 4, (2 * count, 18, 2)).astype(np.float32)
+    poses = np.round(poses)
+    missing = rng.uniform(size=(2 * count, 18)) < 0.05
+    missing[:, [2, 5, 8, 11]] = False
+    poses[missing] = -1
+    return poses[:count], poses[count:]
+
+
+def bench_geometry(pairs, repeats):
+    import tensorflow as tf
+
+    import geometry_reference as reference
+    from dgan_tf.geometry import part_affines, part_masks
+
+    source, target = (tf.constant(x) for x in pairs)
+
+    def geometry(s, t):
+        return part_masks(t, IMAGE_SIZE), part_affines(s, t)
+
+    rows = []
+    for name, function in (("tf.function", tf.function(geometry)), ("tf.function(jit_compile=True)", tf.function(geometry, jit_compile=True))):
+        # On the CPU a tf.function returns once its outputs exist: no copy of the 168 MB masks to numpy.
+        seconds, _ = median_seconds(lambda: function(source, target), repeats=repeats, warmup=2)
+        rows.append((f"masks + affines, {len(pairs[0])} pairs 256x256, {name}", seconds))
+    masks_only = tf.function(lambda t: part_masks(t, IMAGE_SIZE))
+    affines_only = tf.function(part_affines)
+    rows.append(("  of which masks only, tf.function", median_seconds(lambda: masks_only(target), repeats, 2)[0]))
+    rows.append(("  of which affines only, tf.function", median_seconds(lambda: affines_only(source, target), repeats, 2)[0]))
+
+    def reference_loop():
+        for s, t in zip(pairs[0], pairs[1]):
+            reference.part_masks(t, IMAGE_SIZE)
+            reference.part_affines(s, t)
+
+    rows.append(("per-pair numpy/skimage reference loop (the original's way)", median_seconds(reference_loop, max(1, repeats // 2), 0)[0]))
+    return rows
+
+
+def bench_skip(batch, repeats, levels, rng):
+    import tensorflow as tf
+
+    from dgan_tf.layers.deformable_skip import DeformableSkip
+
+    pose = _synthetic_pairs(batch, rng)
+    from dgan_tf.geometry import part_affines, part_masks
+
+    masks = tf.constant(part_masks(pose[1], IMAGE_SIZE))
+    affines = tf.constant(part_affines(pose[0], pose[1]))
+    rows = []
+    for level in levels:
+        size = IMAGE_SIZE[0] // 2 ** level
+        features = tf.constant(rng.normal(size=(batch, size, size, LEVEL_FILTERS[level])).astype(np.float32))
+        for sampling in ("nearest", "bilinear"):
+            layer = DeformableSkip(sampling=sampling)
+
+            @tf.function
+            def step(f, layer=layer):
+                with tf.GradientTape() as tape:
+                    tape.watch(f)
+                    out = layer([f, masks, affines])
+                    loss = tf.reduce_sum(out)
+                return loss, tape.gradient(loss, f)
+
+            seconds, _ = median_seconds(lambda: step(features), repeats=repeats, warmup=1)
+            rows.append((f"DeformableSkip fwd+bwd level {level} ({batch}x{size}x{size}x{LEVEL_FILTERS[level]}), {sampling}", seconds))
+    return rows
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=16, help="batch of the DeformableSkip runs")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--levels", default="0,1,2,3", help="encoder levels to time, e.g. 1,2,3")
+    parser.add_argument("--skip-only", action="store_true")
+    parser.add_argument("--geometry-only", action="store_true")
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(0)
+    print(machine_description())
+    print("command: python scripts/benchmark.py geometry " + " ".join(argv))
+    rows = []
+    if not args.skip_only:
+        pairs = _real_pairs(args.pairs)
+        print("pairs:", "DeepFashion test pairs" if pairs is not None else "synthetic (../shared not found)")
+        pairs = pairs if pairs is not None else _synthetic_pairs(args.pairs, rng)
+        rows += bench_geometry(pairs, args.repeats)
+    if not args.geometry_only:
+        rows += bench_skip(args.batch, args.repeats, [int(v) for v in args.levels.split(",") if v], rng)
+    width = max(len(name) for name, _ in rows)
+    print(f"{'what':<{width}}  median ms")
+    for name, seconds in rows:
+        print(f"{name:<{width}}  {seconds * 1e3:10.1f}")
+    if not args.skip_only:
+        batched = min(seconds for name, seconds in rows[:2])
+        print(f"speed-up of the batched geometry over the per-pair loop: {rows[4][1] / batched:.1f}x; "
+              f"target <= 50 ms: {'met' if batched <= 0.05 else 'NOT met'}")
+    return 0
