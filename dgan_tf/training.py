@@ -70,9 +70,11 @@ def prepare_dataset(config):
 
     data = get_dataset(config.dataset, data_root=config.data_root, image_size=config.image_size)
     if config.dataset == "synthetic":
-        from dgan_tf.synthetic import ensure_synthetic_dataset
+        from dgan_tf.synthetic import ensure_synthetic_dataset, is_complete
 
-        ensure_synthetic_dataset(data.data_dir, image_size=config.image_size)
+        if not is_complete(data.data_dir):  # any complete synthetic set is used as it is
+            print(f"Creating the synthetic dataset in {data.data_dir} (first use)", flush=True)
+            ensure_synthetic_dataset(data.data_dir, image_size=config.image_size)
     data.check_present("train")
     return data
 
@@ -80,13 +82,15 @@ def prepare_dataset(config):
 class Trainer:
     """Trains one run into `output_dir`, resuming from its last complete checkpoint."""
 
-    def __init__(self, config, output_dir, xla=None, vgg_weights=None, progress=True, log_every=10):
+    def __init__(self, config, output_dir, xla=None, vgg_weights=None, progress=True, log_every=10,
+                 run_eagerly=False):
         self.config = config
         self.output_dir = Path(output_dir)
         self.xla = default_xla() if xla is None else bool(xla)
         self.vgg_weights = vgg_weights
         self.progress = progress
         self.log_every = log_every
+        self.run_eagerly = run_eagerly  # TensorFlow only: skip tf.function (debugging, fast loop tests)
         self.backend = keras.backend.backend()
         if config.precision == "mixed_float16" and self.backend != "tensorflow":
             raise ValueError("precision=mixed_float16 needs loss scaling, supported on the TensorFlow backend only; "
@@ -169,6 +173,9 @@ class Trainer:
         import tensorflow as tf
 
         self.sync_variables = lambda: None
+        if self.run_eagerly:
+            self.step_fn = self.gan.train_step
+            return
         if self.strategy is None:
             self.step_fn = tf.function(self.gan.train_step, jit_compile=self.xla, reduce_retracing=True)
             return
