@@ -68,7 +68,13 @@ def find_bad_image(paths, image_size):
 def decode_image(path, image_size):
     """Read one JPEG/PNG file -> (H, W, 3) float32 in [-1, 1], asserting its size (the error names the file)."""
     height, width = image_size
-    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    contents = tf.io.read_file(path)
+    # INTEGER_ACCURATE: the same IDCT as PIL/imageio, so that training, evaluation and other tools see
+    # the same pixels (TF's default fast IDCT differs by up to 12 levels).
+    image = tf.cond(
+        tf.io.is_jpeg(contents),
+        lambda: tf.io.decode_jpeg(contents, channels=3, dct_method="INTEGER_ACCURATE"),
+        lambda: tf.io.decode_image(contents, channels=3, expand_animations=False))
     shape = tf.shape(image)
     right_size = tf.reduce_all(tf.equal(shape[:2], tf.constant([height, width])))
     check = tf.debugging.Assert(right_size, [f"image of the wrong size, expected {height}x{width}:", path, shape])
