@@ -7,15 +7,14 @@ list of 18 integers (row y, then column x; -1 = missing joint). Pair CSV: plain 
 import csv
 import io
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from dgan_tf.files import atomic_write_text
 from dgan_tf.keypoints import MISSING, NUM_JOINTS
 
 ANNOTATION_COLUMNS = ("name", "keypoints_y", "keypoints_x")
@@ -79,23 +78,6 @@ class KeypointTable:
 
 # ---------------------------------------------------------------------------------------------------
 # Shared helpers
-
-
-def atomic_write_text(path, text):
-    """Write `text` to `path` through a temporary file in the same folder and os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _read_text(path, kind):

@@ -5,12 +5,12 @@ same way afterwards. A run killed at any moment resumes from the last complete c
 """
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from dgan_tf.files import atomic_open, atomic_write_text
 
 CHECKPOINT_DIR = "checkpoints"
 LATEST_FILE = "latest.json"
@@ -27,20 +27,6 @@ def _variable_groups(gan):
     }
 
 
-def _atomic_write(path, write):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def save_checkpoint(output_dir, gan, step, keep=3):
     """Save the whole training state at iteration `step`; keep the newest `keep` checkpoints."""
     folder = Path(output_dir) / CHECKPOINT_DIR
@@ -50,8 +36,9 @@ def save_checkpoint(output_dir, gan, step, keep=3):
         for i, variable in enumerate(variables):
             arrays[f"{group}/{i:04d}"] = np.asarray(keras_value(variable))
     path = folder / f"ckpt-{step:08d}.npz"
-    _atomic_write(path, lambda f: np.savez(f, **arrays))
-    _atomic_write(folder / LATEST_FILE, lambda f: f.write(json.dumps({"step": step, "file": path.name}).encode()))
+    with atomic_open(path) as f:
+        np.savez(f, **arrays)
+    atomic_write_text(folder / LATEST_FILE, json.dumps({"step": step, "file": path.name}))
     for old in list_checkpoints(output_dir)[:-keep]:
         old.unlink(missing_ok=True)
     return path

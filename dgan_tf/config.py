@@ -6,9 +6,9 @@ asking the user to repeat the training flags.
 
 import dataclasses
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from dgan_tf.files import atomic_write_text
 
 CONFIG_FILE = "config.json"
 
@@ -125,12 +125,7 @@ def validate(config):
 
 def save_config(config, output_dir):
     """Write config.json atomically."""
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output_dir, prefix=".config.", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        f.write(config.to_json())
-    os.replace(tmp, output_dir / CONFIG_FILE)
+    atomic_write_text(Path(output_dir) / CONFIG_FILE, config.to_json())
 
 
 def load_config(output_dir):

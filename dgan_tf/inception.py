@@ -7,9 +7,10 @@ Note: the original scored IS with the 2015 OpenAI Inception graph (1008 classes)
 InceptionV3 gives slightly different values, so report which network was used.
 """
 
-import os
-
 import numpy as np
+
+from dgan_tf import weights
+from dgan_tf.weights import WeightsNotFoundError  # noqa: F401  (part of this module's API)
 
 INPUT_SIZE = 299
 NUM_CLASSES = 1000
@@ -21,41 +22,16 @@ WEIGHTS_URL = (
 WEIGHT_CHOICES = ("imagenet", "random")
 
 
-class WeightsNotFoundError(FileNotFoundError):
-    """The InceptionV3 ImageNet weight file is not where it was looked for (nothing is downloaded)."""
-
-
-def keras_home():
-    """The Keras folder, as Keras resolves it: $KERAS_HOME, else ~/.keras (/tmp/.keras if ~ is read-only).
-
-    Read at call time (Keras reads it once at import), so a changed KERAS_HOME is honoured.
-    """
-    if "KERAS_HOME" in os.environ:
-        return os.environ["KERAS_HOME"]
-    base = os.path.expanduser("~")
-    if not os.access(base, os.W_OK):
-        base = "/tmp"
-    return os.path.join(base, ".keras")
-
-
 def default_weights_path():
     """Where Keras keeps the InceptionV3 (include_top) weights: <keras home>/models/<WEIGHTS_FILE>."""
-    return os.path.join(keras_home(), "models", WEIGHTS_FILE)
+    return weights.default_weights_path(WEIGHTS_FILE)
 
 
 def resolve_weights_path(weights_path=None):
     """The weight file to load: `weights_path` if given, else the Keras default; raises when absent."""
-    path = os.path.expanduser(str(weights_path)) if weights_path is not None else default_weights_path()
-    if os.path.isfile(path):
-        return path
-    folder, name = os.path.split(os.path.abspath(path))
-    origin = "the path given" if weights_path is not None else "the Keras models folder ($KERAS_HOME/models, default ~/.keras/models)"
-    raise WeightsNotFoundError(
-        f"InceptionV3 ImageNet weights not found: {name} is not in {folder} ({origin}). "
-        f"dgan_tf never downloads them. Get {WEIGHTS_FILE} from {WEIGHTS_URL} "
-        f"(md5 9a0d58056eeedaa3f26cb7ebd46da564), put it in {os.path.dirname(default_weights_path())}, "
-        f"or pass its location with --inception-weights PATH (weights_path=PATH in Python)."
-    )
+    return weights.resolve_weights(
+        WEIGHTS_FILE, weights_path, "InceptionV3 ImageNet weights", WEIGHTS_URL + " (md5 9a0d58056eeedaa3f26cb7ebd46da564)",
+        "or pass its location with --inception-weights PATH (weights_path=PATH in Python).")
 
 
 def build_inception(weights="imagenet", weights_path=None):

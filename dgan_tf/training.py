@@ -13,7 +13,7 @@ import numpy as np
 
 from dgan_tf import checkpoints
 from dgan_tf.config import save_config
-from dgan_tf.gan import LOSS_NAMES, MINIBATCHES_PER_ITERATION, DeformableGAN, generator_inputs
+from dgan_tf.gan import MINIBATCHES_PER_ITERATION, DeformableGAN, generator_inputs
 
 SAMPLES_IN_GRID = 4
 

@@ -5,10 +5,11 @@ Weights are read from a local file only, never downloaded: a missing file raises
 `WeightsNotFoundError` saying where to get it and what the alternatives are.
 """
 
-import os
-
 import keras
 from keras import ops
+
+from dgan_tf import weights
+from dgan_tf.weights import WeightsNotFoundError  # noqa: F401  (part of this module's API)
 
 VGG19_NOTOP_FILENAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 VGG19_NOTOP_URL = (
@@ -24,28 +25,16 @@ VGG19_LAYER_NAMES = tuple(
 )
 
 
-class WeightsNotFoundError(FileNotFoundError):
-    """The VGG19 ImageNet weights file is not on this machine (dgan_tf never downloads it)."""
-
-
 def default_vgg19_weights_path():
     """Where Keras keeps the VGG19 no-top weights: $KERAS_HOME (or ~/.keras)/models/<file>."""
-    keras_home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return os.path.join(keras_home, "models", VGG19_NOTOP_FILENAME)
+    return weights.default_weights_path(VGG19_NOTOP_FILENAME)
 
 
 def resolve_vgg19_weights(weights_path=None):
     """The weights file to load: `weights_path` if given, else the Keras cache; raises if absent."""
-    path = weights_path if weights_path is not None else default_vgg19_weights_path()
-    path = os.path.abspath(os.path.expanduser(str(path)))
-    if not os.path.isfile(path):
-        raise WeightsNotFoundError(
-            f"VGG19 ImageNet weights not found: {os.path.basename(path)} in folder {os.path.dirname(path)}. "
-            f"dgan_tf never downloads weights. Get the file from {VGG19_NOTOP_URL} and put it in "
-            f"{os.path.dirname(default_vgg19_weights_path())} (the Keras cache, $KERAS_HOME/models or "
-            f"~/.keras/models), or pass --vgg-weights PATH; or train without VGG with --nn-features pixels."
-        )
-    return path
+    return weights.resolve_weights(
+        VGG19_NOTOP_FILENAME, weights_path, "VGG19 ImageNet weights", VGG19_NOTOP_URL,
+        "or pass --vgg-weights PATH; or train without VGG with --nn-features pixels.")
 
 
 @keras.saving.register_keras_serializable(package="dgan_tf")

@@ -1,12 +1,11 @@
 """Pictures for people: skeleton drawings and sample grids (source | target pose | generated | target)."""
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from skimage.draw import disk, line_aa
 
+from dgan_tf.files import atomic_write_bytes
 from dgan_tf.keypoints import SKELETON
 
 # One colour per skeleton edge, cycling through a readable palette.
@@ -54,15 +53,4 @@ def write_image_atomic(path, image):
     """Write a PNG/JPEG so that a reader never sees a half-written file."""
     import imageio.v3 as iio
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        iio.imwrite(tmp, image)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return atomic_write_bytes(path, iio.imwrite("<bytes>", image, extension=Path(path).suffix))
