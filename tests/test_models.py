@@ -170,3 +170,18 @@ def test_model_modules_use_keras_ops_only():
     for module in (generator_module, discriminator_module):
         source = inspect.getsource(module)
         assert "import tensorflow" not in source and not re.search(r"\btf\.", source), module.__name__
+
+
+def test_width_multiplier_scales_channels_and_keeps_shapes():
+    from dgan_tf.models.discriminator import build_discriminator
+    from dgan_tf.models.generator import build_generator
+
+    narrow = build_generator((128, 64), width_multiplier=0.25)
+    assert narrow.get_layer("appearance_conv0").filters == 16
+    assert narrow.get_layer("decoder_out_conv").filters == 3  # the image keeps 3 channels
+    assert narrow.output.shape[1:] == (128, 64, 3)
+    assert narrow.count_params() < 61_109_085 / 10
+    d = build_discriminator((128, 64), width_multiplier=0.25)
+    assert d.get_layer("conv_in").filters == 16 and d.output.shape[1:] == (3, 1, 1)
+    with pytest.raises(ValueError, match="width_multiplier"):
+        build_generator((128, 64), width_multiplier=0)
