@@ -57,7 +57,7 @@ def generate_test_pairs(generator, data, out_dir, split="test", batch_size=32, p
     with tqdm(total=len(pairs), desc="generating", unit="pair", disable=not progress) as bar:
         for batch in dataset:
             inputs = [batch["source_image"], batch["source_keypoints"], batch["target_keypoints"]]
-            generated = to_uint8(np.asarray(generator(inputs, training=False), dtype=np.float32))
+            generated = to_uint8(np.asarray(generator.predict_on_batch(inputs), dtype=np.float32))
             sources, targets = to_uint8(batch["source_image"].numpy()), to_uint8(batch["target_image"].numpy())
             for source, target, image in zip(sources, targets, generated):
                 name = pair_file_name(*names[index])

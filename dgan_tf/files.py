@@ -16,8 +16,12 @@ def _umask():
 
 
 @contextlib.contextmanager
-def atomic_open(path, mode="wb", **kwargs):
-    """Open a temporary sibling of `path` for writing; on success it replaces `path`, else it is removed."""
+def atomic_open(path, mode="wb", durable=True, **kwargs):
+    """Open a temporary sibling of `path` for writing; on success it replaces `path`, else it is removed.
+
+    durable: fsync before the rename, so that the file also survives a power cut (checkpoints, configs);
+    outputs written by the thousand (evaluation images) skip it: the rename alone is atomic.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -25,7 +29,8 @@ def atomic_open(path, mode="wb", **kwargs):
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
@@ -40,7 +45,7 @@ def atomic_write_text(path, text):
     return Path(path)
 
 
-def atomic_write_bytes(path, data):
-    with atomic_open(path, "wb") as f:
+def atomic_write_bytes(path, data, durable=True):
+    with atomic_open(path, "wb", durable=durable) as f:
         f.write(data)
     return Path(path)

@@ -53,8 +53,8 @@ def _adam(config):
     return keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2)
 
 
-def _strategy():
-    """MirroredStrategy when several GPUs are visible (TensorFlow), else None."""
+def default_strategy():
+    """MirroredStrategy over all GPUs when several are visible (TensorFlow backend), else None."""
     if keras.backend.backend() != "tensorflow":
         return None
     import tensorflow as tf
@@ -83,7 +83,7 @@ class Trainer:
     """Trains one run into `output_dir`, resuming from its last complete checkpoint."""
 
     def __init__(self, config, output_dir, xla=None, vgg_weights=None, progress=True, log_every=10,
-                 run_eagerly=False):
+                 run_eagerly=False, strategy="auto"):
         self.config = config
         self.output_dir = Path(output_dir)
         self.xla = default_xla() if xla is None else bool(xla)
@@ -91,6 +91,7 @@ class Trainer:
         self.progress = progress
         self.log_every = log_every
         self.run_eagerly = run_eagerly  # TensorFlow only: skip tf.function (debugging, fast loop tests)
+        self.strategy = strategy  # "auto": MirroredStrategy with several GPUs; or a tf.distribute strategy
         self.backend = keras.backend.backend()
         if config.precision == "mixed_float16" and self.backend != "tensorflow":
             raise ValueError("precision=mixed_float16 needs loss scaling, supported on the TensorFlow backend only; "
@@ -105,7 +106,8 @@ class Trainer:
         keras.mixed_precision.set_global_policy(config.precision)
         self.data = prepare_dataset(config)
         self._make_data()
-        self.strategy = _strategy()
+        if self.strategy == "auto":
+            self.strategy = default_strategy()
         if self.strategy is not None:
             with self.strategy.scope():
                 self._make_gan(loss_scale=1.0 / self.strategy.num_replicas_in_sync)
@@ -202,7 +204,7 @@ class Trainer:
 
         self.sync_variables()
         batch = self.sample_batch
-        generated = keras.ops.convert_to_numpy(self.gan.generator(generator_inputs(batch), training=False))
+        generated = keras.ops.convert_to_numpy(self.gan.generator.predict_on_batch(generator_inputs(batch)))
         grid = sample_grid(batch["source_image"], batch["target_keypoints"], generated.astype(np.float32),
                            batch["target_image"])
         folder = self.output_dir / "samples"

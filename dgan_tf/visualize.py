@@ -49,8 +49,8 @@ def sample_grid(source_images, target_keypoints, generated_images, target_images
     return np.concatenate(rows, axis=0)
 
 
-def write_image_atomic(path, image):
-    """Write a PNG/JPEG so that a reader never sees a half-written file."""
+def write_image_atomic(path, image, durable=False):
+    """Write a PNG/JPEG so that a reader never sees a half-written file (no fsync unless durable)."""
     import imageio.v3 as iio
 
-    return atomic_write_bytes(path, iio.imwrite("<bytes>", image, extension=Path(path).suffix))
+    return atomic_write_bytes(path, iio.imwrite("<bytes>", image, extension=Path(path).suffix), durable=durable)

@@ -118,7 +118,8 @@ def run(args):
     if args.real_data:
         rows["Real data"] = evaluation.score(targets, targets, keypoints, scorer, reference, progress)
     notes = [n for n in (note, f"{skipped} image files did not match a test pair." if skipped else None) if n]
-    notes.append(f"FID reference: the {args.fid_reference} set.")
+    if scorer is not None:
+        notes.append(f"FID reference: the {args.fid_reference} set.")
     print(evaluation.write_report(out_dir, rows, title, notes))
     print(f"written: {out_dir / 'metrics.json'}, {out_dir / 'metrics.md'}")
     return 0 if np.isfinite(rows[label]["ssim"]) else 1

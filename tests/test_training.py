@@ -187,3 +187,36 @@ def test_jax_backend_trains_every_variant(tiny_data_root, tmp_path):
         assert result["step"] == 2, variant
         assert all(np.isfinite(v) for v in result["losses"].values()), (variant, result)
         assert result["changed"], variant
+
+
+MIRRORED_SCRIPT = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from dgan_tf.config import build_run_config
+from dgan_tf.training import Trainer
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+config = build_run_config("synthetic", "dsc", iterations=2, batch_size=2, checkpoint_every=1, sample_every=2,
+                          width=0.125, data_root=sys.argv[1], seed=0)
+trainer = Trainer(config, sys.argv[2], xla=False, progress=False, strategy=strategy).setup()
+before = [np.array(w) for w in trainer.gan.generator.get_weights()]
+losses = trainer.run()
+after = [np.array(w) for w in trainer.gan.generator.get_weights()]
+in_sync = all(np.array_equal(np.asarray(v.values[0]), np.asarray(v.values[1]))
+              for v in trainer.gan.generator.trainable_variables)
+print("RESULT" + json.dumps(dict(losses=losses, step=trainer.step, replicas=strategy.num_replicas_in_sync,
+      changed=any(not np.array_equal(a, b) for a, b in zip(before, after)), in_sync=in_sync)))
+"""
+
+
+def test_mirrored_strategy_trains_on_two_replicas(tiny_data_root, tmp_path):
+    """tf.distribute.MirroredStrategy (used automatically with several GPUs), here over two logical CPUs."""
+    env = dict(os.environ, KERAS_BACKEND="tensorflow", PYTHONPATH=str(REPO_ROOT))
+    done = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, tiny_data_root, str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=900, cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.split("RESULT", 1)[1])
+    assert result["replicas"] == 2 and result["step"] == 2 and result["changed"] and result["in_sync"]
+    assert all(np.isfinite(v) for v in result["losses"].values()), result

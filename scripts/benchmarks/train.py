@@ -85,7 +85,7 @@ def learning(args):
         generated_ssim, copy_ssim = [], []
         for batch in dataset:
             inputs = [batch["source_image"], batch["source_keypoints"], batch["target_keypoints"]]
-            generated = to_uint8(np.asarray(trainer.gan.generator(inputs, training=False), dtype=np.float32))
+            generated = to_uint8(np.asarray(trainer.gan.generator.predict_on_batch(inputs), dtype=np.float32))
             sources, targets = to_uint8(batch["source_image"].numpy()), to_uint8(batch["target_image"].numpy())
             for s, t, g in zip(sources, targets, generated):
                 generated_ssim.append(metrics.ssim(t, g))
