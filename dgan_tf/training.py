@@ -103,16 +103,20 @@ class Trainer:
     def setup(self):
         config = self.config
         keras.utils.set_random_seed(config.seed)
-        keras.mixed_precision.set_global_policy(config.precision)
         self.data = prepare_dataset(config)
         self._make_data()
         if self.strategy == "auto":
             self.strategy = default_strategy()
-        if self.strategy is not None:
-            with self.strategy.scope():
-                self._make_gan(loss_scale=1.0 / self.strategy.num_replicas_in_sync)
-        else:
-            self._make_gan()
+        previous_policy = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy(config.precision)  # the models keep it once built
+        try:
+            if self.strategy is not None:
+                with self.strategy.scope():
+                    self._make_gan(loss_scale=1.0 / self.strategy.num_replicas_in_sync)
+            else:
+                self._make_gan()
+        finally:
+            keras.mixed_precision.set_global_policy(previous_policy)
         save_config(config, self.output_dir)
         latest = checkpoints.latest_checkpoint(self.output_dir)
         if latest is not None:

@@ -220,3 +220,18 @@ def test_mirrored_strategy_trains_on_two_replicas(tiny_data_root, tmp_path):
     result = json.loads(done.stdout.split("RESULT", 1)[1])
     assert result["replicas"] == 2 and result["step"] == 2 and result["changed"] and result["in_sync"]
     assert all(np.isfinite(v) for v in result["losses"].values()), result
+
+
+@pytest.mark.parametrize("precision,compute_dtype", [("mixed_bfloat16", "bfloat16"), ("mixed_float16", "float16")])
+def test_mixed_precision_trains_and_leaves_the_global_policy_alone(precision, compute_dtype, tiny_data_root,
+                                                                   tmp_path):
+    import keras
+
+    from dgan_tf.training import Trainer
+
+    config = tiny_config(tiny_data_root, iterations=1, precision=precision)
+    trainer = Trainer(config, tmp_path, progress=False, run_eagerly=True).setup()
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert trainer.gan.generator.get_layer("appearance_conv0").compute_dtype == compute_dtype
+    losses = trainer.run()
+    assert all(np.isfinite(v) for v in losses.values()), losses
