@@ -204,8 +204,13 @@ trainer = Trainer(config, sys.argv[2], xla=False, progress=False, strategy=strat
 before = [np.array(w) for w in trainer.gan.generator.get_weights()]
 losses = trainer.run()
 after = [np.array(w) for w in trainer.gan.generator.get_weights()]
-in_sync = all(np.array_equal(np.asarray(v.values[0]), np.asarray(v.values[1]))
-              for v in trainer.gan.generator.trainable_variables)
+def replicas(variable):
+    for candidate in (variable, getattr(variable, "value", None), getattr(variable, "_value", None)):
+        if hasattr(candidate, "values"):
+            return candidate.values
+    raise AssertionError(f"{variable.path} is not a mirrored variable")
+in_sync = all(np.array_equal(np.asarray(a), np.asarray(b))
+              for a, b in (replicas(v) for v in trainer.gan.generator.trainable_variables))
 print("RESULT" + json.dumps(dict(losses=losses, step=trainer.step, replicas=strategy.num_replicas_in_sync,
       changed=any(not np.array_equal(a, b) for a, b in zip(before, after)), in_sync=in_sync)))
 """
