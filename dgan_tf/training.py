@@ -174,11 +174,13 @@ class Trainer:
                 return losses
 
             self.sync_variables = lambda: assign_jax_state(self.gan, self._state)
+            # Keras's jitted predict donates the variables' buffers: take the state back from them after it.
+            self.reload_state = lambda: setattr(self, "_state", jax_state(self.gan))
             self.step_fn = step
             return
         import tensorflow as tf
 
-        self.sync_variables = lambda: None
+        self.sync_variables = self.reload_state = lambda: None
         if self.run_eagerly:
             self.step_fn = self.gan.train_step
             return
@@ -209,6 +211,7 @@ class Trainer:
         self.sync_variables()
         batch = self.sample_batch
         generated = keras.ops.convert_to_numpy(self.gan.generator.predict_on_batch(generator_inputs(batch)))
+        self.reload_state()
         grid = sample_grid(batch["source_image"], batch["target_keypoints"], generated.astype(np.float32),
                            batch["target_image"])
         folder = self.output_dir / "samples"
