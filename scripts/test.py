@@ -104,8 +104,7 @@ def run(args):
     else:
         if not args.dataset:
             raise ValueError("--score-dir needs --dataset")
-        size = tuple(int(v) for v in args.image_size.split("x")) if args.image_size else None
-        data = get_dataset(args.dataset, data_root=args.data_root or "data", image_size=size)
+        data = get_dataset(args.dataset, data_root=args.data_root or "data", image_size=args.image_size)
         data.check_present("test")
         score_dir = Path(args.score_dir)
         out_dir = Path(args.output_dir or score_dir.parent / f"{score_dir.name}-scores")

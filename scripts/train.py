@@ -14,19 +14,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def parse_size(text):
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HxW such as 128x64, got {text!r}") from None
-    return height, width
-
-
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="synthetic", choices=("synthetic", "market", "fashion"))
     p.add_argument("--variant", default="dsc", choices=("baseline", "dsc", "percloss", "full"))
-    p.add_argument("--image-size", type=parse_size, help="synthetic only: 128x64 (default) or 256x256")
+    p.add_argument("--image-size", help="synthetic only: 128x64 (default) or 256x256")
     p.add_argument("--iterations", type=int, help="total iterations (default: 90000; synthetic 300)")
     p.add_argument("--batch-size", type=int, help="default 4 (2 for fashion full)")
     p.add_argument("--data-root", default=None, help="folder holding the datasets (default: data)")
