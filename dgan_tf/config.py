@@ -70,7 +70,7 @@ RESUMABLE_CHANGES = ("iterations", "checkpoint_every", "sample_every", "data_roo
 
 def build_run_config(dataset="synthetic", variant="dsc", image_size=None, **overrides):
     """Dataset defaults -> variant -> overrides (None values are ignored)."""
-    from dgan_tf.datasets import get_dataset
+    from dgan_tf.data.datasets import get_dataset
     from dgan_tf.variants import get_variant
 
     data = get_dataset(dataset, data_root=overrides.get("data_root") or "data", image_size=image_size)

@@ -90,7 +90,7 @@ class ReconstructionLoss:
         self.nn_size = nn_size
         self.feature_model = None
         if features != "pixels":
-            from dgan_tf.vgg import build_vgg_features  # imported lazily: pixel losses need no VGG
+            from dgan_tf.models.vgg import build_vgg_features  # imported lazily: pixel losses need no VGG
 
             self.feature_model = build_vgg_features(
                 features[len("vgg19_"):], weights_path=vgg_weights_path, weights=vgg_weights,

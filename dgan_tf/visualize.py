@@ -6,7 +6,7 @@ import numpy as np
 from skimage.draw import disk, line_aa
 
 from dgan_tf.files import atomic_write_bytes
-from dgan_tf.keypoints import SKELETON
+from dgan_tf.geometry.keypoints import SKELETON
 
 # One colour per skeleton edge, cycling through a readable palette.
 _PALETTE = np.array([

@@ -1,65 +1,11 @@
-"""Generate the synthetic articulated-figure dataset in the original's layout.
+"""Generate the synthetic articulated-figure dataset in the original's layout (`python scripts/make_synthetic.py --help`; the logic is in dgan_tf/cli/make_synthetic.py)."""
 
-Examples:
-    python scripts/make_synthetic.py --out data/synthetic                      # 2,000 images, 128x64
-    python scripts/make_synthetic.py --out data/synthetic-256 --size 256x256 --identities 100
-    python scripts/make_synthetic.py --out data/synthetic --if-missing         # keep a complete one
-
-Writes OUT/synthetic-dataset/{train,test}/<id>_<k>.jpg, OUT/synthetic-annotation-{train,test}.csv,
-OUT/synthetic-pairs-{train,test}.csv and, last, OUT/synthetic-complete.json; prints the summary.
-"""
-
-import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dgan_tf import synthetic  # noqa: E402
-
-
-def parse_size(text):
-    """'128x64' -> (128, 64): height x width."""
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH such as 128x64 or 256x256, got {text!r}") from None
-    return height, width
-
-
-def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True, type=Path, help="output folder (created if needed)")
-    parser.add_argument("--size", type=parse_size, default=synthetic.DEFAULT_IMAGE_SIZE,
-                        help="image size HEIGHTxWIDTH (default 128x64; 256x256 for DeepFashion-like data)")
-    parser.add_argument("--identities", type=int, default=synthetic.DEFAULT_IDENTITIES,
-                        help=f"number of people (default {synthetic.DEFAULT_IDENTITIES})")
-    parser.add_argument("--images-per-identity", type=int, default=synthetic.DEFAULT_IMAGES_PER_IDENTITY,
-                        help=f"images of each person (default {synthetic.DEFAULT_IMAGES_PER_IDENTITY})")
-    parser.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
-    parser.add_argument("--test-fraction", type=float, default=synthetic.DEFAULT_TEST_FRACTION,
-                        help=f"fraction of identities held out for test (default {synthetic.DEFAULT_TEST_FRACTION})")
-    parser.add_argument("--if-missing", action="store_true",
-                        help="do nothing when OUT already holds a complete dataset with these parameters")
-    return parser
-
-
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    kwargs = dict(identities=args.identities, images_per_identity=args.images_per_identity, seed=args.seed,
-                  test_fraction=args.test_fraction)
-    try:
-        if args.if_missing:
-            summary = synthetic.ensure_synthetic_dataset(args.out, args.size, **kwargs)
-        else:
-            summary = synthetic.make_synthetic_dataset(args.out, args.size, **kwargs)
-    except ValueError as e:
-        print(f"make_synthetic.py: error: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps(summary, indent=2, sort_keys=True))
-    return 0
-
+from dgan_tf.cli.make_synthetic import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

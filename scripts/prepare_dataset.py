@@ -1,56 +1,11 @@
-"""Lay out downloaded Market-1501 or DeepFashion images as the training code expects (no resizing).
+"""Lay out downloaded Market-1501 or DeepFashion images as the training code expects (no resizing) (`python scripts/prepare_dataset.py --help`; the logic is in dgan_tf/cli/prepare_dataset.py)."""
 
-Examples:
-  python scripts/prepare_dataset.py market --source /path/to/Market-1501-v15.09.15 [--data-root data]
-  python scripts/prepare_dataset.py fashion --source /path/to/In-shop/img --annotations-dir /path/to/csvs \\
-      [--naming auto|defgan|patn] [--mode copy|hardlink|symlink]
-"""
-
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dgan_tf.annotations import AnnotationError  # noqa: E402
-from dgan_tf.prepare import LINK_MODES, NAMINGS, PrepareError, prepare_fashion, prepare_market  # noqa: E402
-
-
-def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dataset", choices=("market", "fashion"))
-    parser.add_argument("--source", type=Path, required=True,
-                        help="market: the Market-1501-v15.09.15 folder; fashion: the In-shop img/ folder")
-    parser.add_argument("--data-root", type=Path, default=Path("data"))
-    parser.add_argument("--mode", choices=LINK_MODES, default="copy", help="copy (default), hardlink or symlink")
-    parser.add_argument("--annotations-dir", type=Path, default=None,
-                        help="fashion: folder with fasion-annotation-{train,test}.csv, copied next to the data "
-                             "(default: look in --data-root, then the repository's annotations/ folder)")
-    parser.add_argument("--naming", choices=("auto",) + NAMINGS, default="auto",
-                        help="fashion: file naming of the CSVs, Def-GAN (fasion...) or PATN (fashion...); "
-                             "auto reads it from the CSVs")
-    return parser.parse_args(argv)
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    try:
-        if args.dataset == "market":
-            summary = prepare_market(args.source, args.data_root, args.mode)
-        else:
-            summary = prepare_fashion(args.source, args.annotations_dir, args.data_root, args.mode, args.naming)
-    except (PrepareError, AnnotationError, OSError, ValueError) as e:
-        print(f"prepare_dataset.py: error: {e}", file=sys.stderr)
-        return 2
-    print(f"Placed {summary.placed['train']} train and {summary.placed['test']} test images under {args.data_root} "
-          f"({summary.already_present} already present).")
-    for label, items in (("in no annotation file (skipped)", summary.unlisted),
-                         ("not in the DeepFashion layout (skipped)", summary.unrecognised),
-                         ("annotated but without a source image", summary.missing)):
-        if items:
-            print(f"Warning: {len(items)} images {label}, e.g. {items[0]}")
-    return 0
-
+from dgan_tf.cli.prepare_dataset import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dgan_tf.annotations import (
+from dgan_tf.data.annotations import (
     AnnotationError, KeypointTable, read_annotations, read_pairs, write_annotations, write_pairs,
 )
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from dgan_tf.datasets import DATASETS, DatasetNotFoundError, get_dataset, parse_image_size
+from dgan_tf.data.datasets import DATASETS, DatasetNotFoundError, get_dataset, parse_image_size
 
 
 def touch(path, text="x"):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dgan_tf.geometry import part_affines, part_masks
+from dgan_tf.geometry.parts import part_affines, part_masks
 from dgan_tf.layers.deformable_skip import DeformableSkip
 from dgan_tf.layers.part_geometry import PartGeometry
 from layer_checks import check_config_round_trip, check_layer

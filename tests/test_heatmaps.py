@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dgan_tf.heatmaps import pose_heatmaps
+from dgan_tf.geometry.heatmaps import pose_heatmaps
 
 
 def numpy_heatmaps(keypoints_yx, image_size, sigma=6.0):

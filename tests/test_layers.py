@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from dgan_tf.heatmaps import pose_heatmaps
+from dgan_tf.geometry.heatmaps import pose_heatmaps
 from dgan_tf.layers.normalization import ScalarInstanceNorm, make_norm
 from dgan_tf.layers.pose_heatmaps import PoseHeatmaps
 from layer_checks import check_layer

@@ -16,7 +16,7 @@ from dgan_tf.losses import (
     nearest_neighbour_loss,
 )
 from dgan_tf.variants import VARIANTS, Variant, get_variant
-from dgan_tf.vgg import BGR_MEANS, VGG19_NOTOP_FILENAME, WeightsNotFoundError, VggPreprocess, build_vgg_features
+from dgan_tf.models.vgg import BGR_MEANS, VGG19_NOTOP_FILENAME, WeightsNotFoundError, VggPreprocess, build_vgg_features
 
 
 def _np(x):
@@ -227,6 +227,6 @@ def test_variant_lookup_override_and_round_trip():
 def test_losses_module_uses_keras_ops_only():
     import inspect
 
-    for module in (losses, __import__("dgan_tf.vgg", fromlist=["x"]), __import__("dgan_tf.variants", fromlist=["x"])):
+    for module in (losses, __import__("dgan_tf.models.vgg", fromlist=["x"]), __import__("dgan_tf.variants", fromlist=["x"])):
         source = inspect.getsource(module)
         assert "import tensorflow" not in source and not re.search(r"\btf\.", source), module.__name__

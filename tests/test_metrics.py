@@ -1,4 +1,4 @@
-"""Tests of dgan_tf.metrics and dgan_tf.inception: SSIM, Ma et al. mask, IS and FID arithmetic, weights."""
+"""Tests of dgan_tf.evaluation.metrics and dgan_tf.evaluation.inception: SSIM, Ma et al. mask, IS and FID arithmetic, weights."""
 
 import json
 
@@ -9,8 +9,8 @@ from skimage import draw
 from skimage.io import imread
 from skimage.metrics import structural_similarity
 
-from dgan_tf import metrics
-from dgan_tf.inception import (
+from dgan_tf.evaluation import metrics
+from dgan_tf.evaluation.inception import (
     WEIGHTS_FILE,
     InceptionScorer,
     WeightsNotFoundError,

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dgan_tf.annotations import read_annotations, write_annotations
-from dgan_tf.pipeline import ClearErrorIterator, ImageError, make_pair_dataset
+from dgan_tf.data.annotations import read_annotations, write_annotations
+from dgan_tf.data.pipeline import ClearErrorIterator, ImageError, make_pair_dataset
 
 SIZE = (16, 8)
 
@@ -95,7 +95,7 @@ def test_jpeg_decoding_matches_imageio_exactly(tmp_path, rng):
     """Training and evaluation see the same pixels as PIL/imageio (TF's default IDCT differs)."""
     import imageio.v3 as iio
 
-    from dgan_tf.pipeline import decode_image
+    from dgan_tf.data.pipeline import decode_image
     from dgan_tf.visualize import to_uint8
 
     image = (rng.random((32, 16, 3)) * 255).astype(np.uint8)

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from dgan_tf.annotations import write_annotations, write_pairs
-from dgan_tf.datasets import get_dataset
-from dgan_tf.prepare import PrepareError, deepfashion_name, detect_naming, prepare_fashion, prepare_market
+from dgan_tf.data.annotations import write_annotations, write_pairs
+from dgan_tf.data.datasets import get_dataset
+from dgan_tf.data.prepare import PrepareError, deepfashion_name, detect_naming, prepare_fashion, prepare_market
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -20,8 +20,8 @@ def run_script(*args, timeout=600):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A 2-iteration run of train.py on a tiny synthetic set, as a user would start it."""
-    from dgan_tf.datasets import get_dataset
-    from dgan_tf.synthetic import ensure_synthetic_dataset
+    from dgan_tf.data.datasets import get_dataset
+    from dgan_tf.data.synthetic import ensure_synthetic_dataset
 
     root = tmp_path_factory.mktemp("e2e")
     data = get_dataset("synthetic", data_root=str(root / "data"))

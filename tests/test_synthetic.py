@@ -9,8 +9,8 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from dgan_tf import annotations, synthetic
-from dgan_tf.keypoints import L_HIP, L_SHOULDER, R_HIP, R_KNEE, R_SHOULDER, TORSO_JOINTS
+from dgan_tf.data import annotations, synthetic
+from dgan_tf.geometry.keypoints import L_HIP, L_SHOULDER, R_HIP, R_KNEE, R_SHOULDER, TORSO_JOINTS
 
 SMALL = dict(identities=6, images_per_identity=4, seed=0, test_fraction=1 / 3, workers=1)
 SIZE = (128, 64)

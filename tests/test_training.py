@@ -23,8 +23,8 @@ TINY = dict(identities=4, images_per_identity=3, seed=0)
 @pytest.fixture(scope="module")
 def tiny_data_root(tmp_path_factory):
     """A tiny synthetic dataset laid out where the registry expects it."""
-    from dgan_tf.datasets import get_dataset
-    from dgan_tf.synthetic import ensure_synthetic_dataset
+    from dgan_tf.data.datasets import get_dataset
+    from dgan_tf.data.synthetic import ensure_synthetic_dataset
 
     root = tmp_path_factory.mktemp("data")
     data = get_dataset("synthetic", data_root=str(root))
@@ -46,7 +46,7 @@ def weights_of(model):
 
 
 def run_tiny(config, output_dir, **kwargs):
-    from dgan_tf.training import Trainer
+    from dgan_tf.training.trainer import Trainer
 
     trainer = Trainer(config, output_dir, xla=False, progress=False, **kwargs).setup()
     before_g, before_d = weights_of(trainer.gan.generator), weights_of(trainer.gan.discriminator)
@@ -78,7 +78,7 @@ def check_outputs(trainer, run_dir):
     import imageio.v3 as iio
     import keras
 
-    from dgan_tf.checkpoints import list_checkpoints
+    from dgan_tf.training.checkpoints import list_checkpoints
 
     assert [p.name for p in list_checkpoints(run_dir)] == ["ckpt-00000002.npz", "ckpt-00000003.npz"]
     grid = iio.imread(run_dir / "samples" / "step-00000002.png")
@@ -94,7 +94,7 @@ def check_outputs(trainer, run_dir):
 
 
 def test_resume_after_interruption_continues_from_saved_iteration(tiny_data_root, tmp_path):
-    from dgan_tf.training import Trainer
+    from dgan_tf.training.trainer import Trainer
 
     config = tiny_config(tiny_data_root, iterations=5, checkpoint_every=2)
     saved = {}
@@ -126,8 +126,8 @@ def test_resume_after_interruption_continues_from_saved_iteration(tiny_data_root
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_data_root, tmp_path):
-    from dgan_tf.checkpoints import latest_checkpoint
-    from dgan_tf.training import Trainer, TrainingDiverged
+    from dgan_tf.training.checkpoints import latest_checkpoint
+    from dgan_tf.training.trainer import Trainer, TrainingDiverged
 
     config = tiny_config(tiny_data_root, iterations=4, checkpoint_every=1)
     trainer = Trainer(config, tmp_path, progress=False, run_eagerly=True).setup()
@@ -161,7 +161,7 @@ JAX_SCRIPT = r"""
 import json, sys
 import numpy as np
 from dgan_tf.config import build_run_config
-from dgan_tf.training import Trainer
+from dgan_tf.training.trainer import Trainer
 results = {}
 for variant in ("baseline", "dsc", "percloss", "full"):
     config = build_run_config("synthetic", variant, iterations=2, batch_size=1, checkpoint_every=1, sample_every=2,
@@ -196,7 +196,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from dgan_tf.config import build_run_config
-from dgan_tf.training import Trainer
+from dgan_tf.training.trainer import Trainer
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 config = build_run_config("synthetic", "dsc", iterations=2, batch_size=2, checkpoint_every=1, sample_every=2,
                           width=0.125, data_root=sys.argv[1], seed=0)
@@ -232,7 +232,7 @@ def test_mixed_precision_trains_and_leaves_the_global_policy_alone(precision, co
                                                                    tmp_path):
     import keras
 
-    from dgan_tf.training import Trainer
+    from dgan_tf.training.trainer import Trainer
 
     config = tiny_config(tiny_data_root, iterations=1, precision=precision)
     trainer = Trainer(config, tmp_path, progress=False, run_eagerly=True).setup()

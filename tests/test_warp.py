@@ -1,4 +1,4 @@
-"""Gather-based part warps (dgan_tf.warp): TF kernel parity, XLA, exact gradients, JAX parity."""
+"""Gather-based part warps (dgan_tf.geometry.warp): TF kernel parity, XLA, exact gradients, JAX parity."""
 
 import os
 import subprocess
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dgan_tf.warp import warp_part, warp_parts
+from dgan_tf.geometry.warp import warp_part, warp_parts
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -120,9 +120,9 @@ JAX_SCRIPT = textwrap.dedent("""
     import numpy as np
     import jax
     import keras
-    from dgan_tf.geometry import part_affines, part_masks
+    from dgan_tf.geometry.parts import part_affines, part_masks
     from dgan_tf.layers.deformable_skip import DeformableSkip
-    from dgan_tf.warp import warp_part
+    from dgan_tf.geometry.warp import warp_part
 
     assert keras.backend.backend() == "jax"
     data = dict(np.load(sys.argv[1]))
@@ -143,7 +143,7 @@ JAX_SCRIPT = textwrap.dedent("""
 def test_jax_gives_the_same_numbers_as_tensorflow(tmp_path, rng):
     """One JAX subprocess (the backend is fixed per process) for every JAX parity check."""
     pytest.importorskip("jax")
-    from dgan_tf.geometry import part_affines, part_masks
+    from dgan_tf.geometry.parts import part_affines, part_masks
     from dgan_tf.layers.deformable_skip import DeformableSkip
     from test_geometry import BASE_POSE
 

@@ -7,7 +7,7 @@ part's mask, and combines the parts with an element-wise maximum, part by part.
 import keras
 from keras import ops
 
-from dgan_tf.warp import INTERPOLATIONS, warp_part
+from dgan_tf.geometry.warp import INTERPOLATIONS, warp_part
 
 
 def feature_stride(feature_shape, mask_shape):

@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from dgan_tf.geometry import part_affines, part_masks
-from dgan_tf.keypoints import NUM_PARTS
+from dgan_tf.geometry.parts import part_affines, part_masks
+from dgan_tf.geometry.keypoints import NUM_PARTS
 
 
 @keras.saving.register_keras_serializable(package="dgan_tf")

@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from dgan_tf.heatmaps import DEFAULT_SIGMA, pose_heatmaps
-from dgan_tf.keypoints import NUM_JOINTS
+from dgan_tf.geometry.heatmaps import DEFAULT_SIGMA, pose_heatmaps
+from dgan_tf.geometry.keypoints import NUM_JOINTS
 
 
 @keras.saving.register_keras_serializable(package="dgan_tf")

@@ -6,7 +6,7 @@ D(source image, source heatmap, image, target heatmap) -> patch probabilities (B
 
 import keras
 
-from dgan_tf.keypoints import NUM_JOINTS
+from dgan_tf.geometry.keypoints import NUM_JOINTS
 from dgan_tf.layers.normalization import NORM_CHOICES, make_norm
 from dgan_tf.layers.pose_heatmaps import PoseHeatmaps
 

@@ -7,7 +7,7 @@ DeformableSkip. baseline: one encoder over source image + both heatmaps, plain s
 
 import keras
 
-from dgan_tf.keypoints import NUM_JOINTS
+from dgan_tf.geometry.keypoints import NUM_JOINTS
 from dgan_tf.layers.normalization import NORM_CHOICES, make_norm
 from dgan_tf.layers.pose_heatmaps import PoseHeatmaps
 

@@ -57,7 +57,7 @@ def bench_geometry(pairs, repeats):
     import tensorflow as tf
 
     import geometry_reference as reference
-    from dgan_tf.geometry import part_affines, part_masks
+    from dgan_tf.geometry.parts import part_affines, part_masks
 
     source, target = (tf.constant(x) for x in pairs)
 
@@ -89,7 +89,7 @@ def bench_skip(batch, repeats, levels, rng):
     from dgan_tf.layers.deformable_skip import DeformableSkip
 
     pose = _synthetic_pairs(batch, rng)
-    from dgan_tf.geometry import part_affines, part_masks
+    from dgan_tf.geometry.parts import part_affines, part_masks
 
     masks = tf.constant(part_masks(pose[1], IMAGE_SIZE))
     affines = tf.constant(part_affines(pose[0], pose[1]))

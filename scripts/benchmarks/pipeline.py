@@ -17,9 +17,9 @@ def main(argv):
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args(argv)
 
-    from dgan_tf.datasets import get_dataset
-    from dgan_tf.pipeline import dataset_for_split
-    from dgan_tf.synthetic import ensure_synthetic_dataset
+    from dgan_tf.data.datasets import get_dataset
+    from dgan_tf.data.pipeline import dataset_for_split
+    from dgan_tf.data.synthetic import ensure_synthetic_dataset
 
     print(machine_description())
     with tempfile.TemporaryDirectory() as root:

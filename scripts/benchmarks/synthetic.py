@@ -12,7 +12,7 @@ from pathlib import Path
 
 from _common import machine_description, median_seconds
 
-from dgan_tf import synthetic
+from dgan_tf.data import synthetic
 
 
 def _timed_generation(image_size, identities, images_per_identity, workers, repeats):

@@ -24,9 +24,9 @@ def speed(args):
     import keras
 
     from dgan_tf.config import build_run_config
-    from dgan_tf.datasets import get_dataset
-    from dgan_tf.synthetic import ensure_synthetic_dataset
-    from dgan_tf.training import Trainer
+    from dgan_tf.data.datasets import get_dataset
+    from dgan_tf.data.synthetic import ensure_synthetic_dataset
+    from dgan_tf.training.trainer import Trainer
 
     rows = []
     with tempfile.TemporaryDirectory() as root:
@@ -64,10 +64,10 @@ def speed(args):
 def learning(args):
     import numpy as np
 
-    from dgan_tf import metrics
+    from dgan_tf.evaluation import metrics
     from dgan_tf.config import build_run_config
-    from dgan_tf.pipeline import dataset_for_split
-    from dgan_tf.training import Trainer
+    from dgan_tf.data.pipeline import dataset_for_split
+    from dgan_tf.training.trainer import Trainer
     from dgan_tf.visualize import to_uint8
 
     results = {}

@@ -1,7 +1,7 @@
 """Evaluation metrics of the original test.py (SPEC §7): SSIM, mask-SSIM, Inception Score and FID.
 
 Numpy in, float out. Images are uint8 (H, W, 3), as the original scored them after 255 (x + 1) / 2.
-The Inception network itself lives in `dgan_tf.inception`; this module holds the arithmetic.
+The Inception network itself lives in `dgan_tf.evaluation.inception`; this module holds the arithmetic.
 """
 
 import numpy as np
@@ -9,7 +9,7 @@ from scipy import linalg, special
 from skimage import draw, morphology
 from skimage.metrics import structural_similarity
 
-from dgan_tf.keypoints import MISSING, NUM_JOINTS
+from dgan_tf.geometry.keypoints import MISSING, NUM_JOINTS
 
 SSIM_VARIANTS = ("original", "gfla")
 # Smallest image side each variant's window fits in (gaussian sigma 1.5 -> 11 px; GFLA win_size 51).
@@ -229,11 +229,11 @@ def fid_from_features(features_a, features_b):
 def inception_score(images, scorer=None, splits=10):
     """(mean, std) Inception Score of uint8 images (N, H, W, 3) or a list of (H, W, 3).
 
-    scorer: a `dgan_tf.inception.InceptionScorer`; by default one with the ImageNet weights from the
+    scorer: a `dgan_tf.evaluation.inception.InceptionScorer`; by default one with the ImageNet weights from the
     Keras folder (raises WeightsNotFoundError when they are absent: nothing is downloaded).
     """
     if scorer is None:
-        from dgan_tf.inception import InceptionScorer  # lazy: SSIM users need no Keras import
+        from dgan_tf.evaluation.inception import InceptionScorer  # lazy: SSIM users need no Keras import
         scorer = InceptionScorer()
     return inception_score_from_predictions(scorer.predictions(images), splits=splits)
 
@@ -241,6 +241,6 @@ def inception_score(images, scorer=None, splits=10):
 def fid(images_a, images_b, scorer=None):
     """FID between two sets of uint8 images on InceptionV3's 2048-d pool features (see `inception_score`)."""
     if scorer is None:
-        from dgan_tf.inception import InceptionScorer
+        from dgan_tf.evaluation.inception import InceptionScorer
         scorer = InceptionScorer()
     return fid_from_features(scorer.pool_features(images_a), scorer.pool_features(images_b))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dgan_tf import metrics
+from dgan_tf.evaluation import metrics
 from dgan_tf.files import atomic_write_text
 from dgan_tf.visualize import to_uint8, write_image_atomic
 
@@ -46,7 +46,7 @@ def generate_test_pairs(generator, data, out_dir, split="test", batch_size=32, p
     """
     from tqdm.auto import tqdm
 
-    from dgan_tf.pipeline import dataset_for_split
+    from dgan_tf.data.pipeline import dataset_for_split
 
     dataset, pairs, table, _ = dataset_for_split(data, split, batch_size, shuffle=False, repeat=False,
                                                  drop_remainder=False)
@@ -95,7 +95,7 @@ def load_scored_dir(score_dir, data, split="test", progress=True):
     """Match `<from>_<to>.png|.jpg` files of any method to the test pairs; load generated parts and targets."""
     from tqdm.auto import tqdm
 
-    from dgan_tf.annotations import read_annotations, read_pairs
+    from dgan_tf.data.annotations import read_annotations, read_pairs
 
     table = read_annotations(data.annotation_csv(split), image_size=data.image_size)
     pairs = read_pairs(data.pairs_csv(split), known_names=set(table.names))

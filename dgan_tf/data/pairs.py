@@ -7,7 +7,7 @@ itertools.permutations within each), so a seeded sample matches the original's p
 import numpy as np
 import pandas as pd
 
-from dgan_tf.keypoints import TORSO_JOINTS
+from dgan_tf.geometry.keypoints import TORSO_JOINTS
 
 # Where the item/person id ends in an image name: before the first `_` or before the last `_`.
 # Fashion uses the last `_`: right for the Def-GAN naming (one `_`, so first == last) and for the

@@ -140,7 +140,7 @@ class ClearErrorIterator:
 
 def dataset_for_split(config, split, batch_size, *, shuffle=True, seed=0, repeat=True, drop_remainder=True):
     """DatasetConfig + split -> (ClearErrorIterator-ready dataset, pairs DataFrame, KeypointTable, paths)."""
-    from dgan_tf.annotations import read_annotations, read_pairs
+    from dgan_tf.data.annotations import read_annotations, read_pairs
 
     table = read_annotations(config.annotation_csv(split), image_size=config.image_size)
     pairs = read_pairs(config.pairs_csv(split), known_names=set(table.names))

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from dgan_tf.files import atomic_write_text
-from dgan_tf.keypoints import MISSING, NUM_JOINTS
+from dgan_tf.geometry.keypoints import MISSING, NUM_JOINTS
 
 ANNOTATION_COLUMNS = ("name", "keypoints_y", "keypoints_x")
 PAIR_COLUMNS = ("from", "to")

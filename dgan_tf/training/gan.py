@@ -92,7 +92,7 @@ class DeformableGAN(keras.Model):
     def get_config(self):
         raise NotImplementedError(
             "DeformableGAN is not saved as a whole: save `gan.generator` (a functional model) and use "
-            "dgan_tf.checkpoints for the training state.")
+            "dgan_tf.training.checkpoints for the training state.")
 
 
 def make_jax_train_step(gan):

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dgan_tf.keypoints import (
+from dgan_tf.geometry.keypoints import (
     L_ANKLE, L_ELBOW, L_HIP, L_KNEE, L_SHOULDER, L_WRIST, NECK, NOSE, NUM_JOINTS,
     R_ANKLE, R_ELBOW, R_HIP, R_KNEE, R_SHOULDER, R_WRIST, TORSO_JOINTS,
 )
@@ -657,7 +657,7 @@ def _write_split(root, split, ids, images_per_identity, image_size, seed, identi
 
     Every image has its own seed, so the result is the same with or without worker processes.
     """
-    from dgan_tf import annotations
+    from dgan_tf.data import annotations
 
     folder = root / IMAGE_FOLDER / split
     folder.mkdir(parents=True, exist_ok=True)
@@ -688,7 +688,7 @@ def make_synthetic_dataset(out_dir, image_size=DEFAULT_IMAGE_SIZE, identities=DE
     marker is written last: an interrupted run never looks complete. workers: processes rendering
     in parallel (None: up to 2); the files are identical for any number of workers.
     """
-    from dgan_tf import annotations, pairs
+    from dgan_tf.data import annotations, pairs
 
     image_size = _check_image_size(image_size)
     _check_counts(identities, images_per_identity, test_fraction)

@@ -11,9 +11,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from dgan_tf import checkpoints
+from dgan_tf.training import checkpoints
 from dgan_tf.config import save_config
-from dgan_tf.gan import MINIBATCHES_PER_ITERATION, DeformableGAN, generator_inputs
+from dgan_tf.training.gan import MINIBATCHES_PER_ITERATION, DeformableGAN, generator_inputs
 
 SAMPLES_IN_GRID = 4
 
@@ -66,11 +66,11 @@ def default_strategy():
 
 def prepare_dataset(config):
     """Make sure the run's data is there (the synthetic set is created on first use); return its DatasetConfig."""
-    from dgan_tf.datasets import get_dataset
+    from dgan_tf.data.datasets import get_dataset
 
     data = get_dataset(config.dataset, data_root=config.data_root, image_size=config.image_size)
     if config.dataset == "synthetic":
-        from dgan_tf.synthetic import ensure_synthetic_dataset, is_complete
+        from dgan_tf.data.synthetic import ensure_synthetic_dataset, is_complete
 
         if not is_complete(data.data_dir):  # any complete synthetic set is used as it is
             print(f"Creating the synthetic dataset in {data.data_dir} (first use)", flush=True)
@@ -126,7 +126,7 @@ class Trainer:
         return self
 
     def _make_data(self):
-        from dgan_tf.pipeline import ClearErrorIterator, dataset_for_split
+        from dgan_tf.data.pipeline import ClearErrorIterator, dataset_for_split
 
         config = self.config
         per_iteration = config.batch_size * MINIBATCHES_PER_ITERATION
@@ -139,9 +139,9 @@ class Trainer:
 
     def _fixed_samples(self):
         """A fixed set of pairs for the sample grid: test pairs when there are any, else train pairs."""
-        from dgan_tf.pipeline import dataset_for_split
+        from dgan_tf.data.pipeline import dataset_for_split
 
-        from dgan_tf.datasets import DatasetNotFoundError
+        from dgan_tf.data.datasets import DatasetNotFoundError
 
         try:
             self.data.check_present("test")
@@ -163,7 +163,7 @@ class Trainer:
 
     def _make_step(self):
         if self.backend == "jax":
-            from dgan_tf.gan import assign_jax_state, jax_state, make_jax_train_step
+            from dgan_tf.training.gan import assign_jax_state, jax_state, make_jax_train_step
 
             jax_step = make_jax_train_step(self.gan)
             self._state = jax_state(self.gan)

@@ -8,7 +8,7 @@ so that it runs in tf.data, under XLA and under JAX jit. Keypoints are (B, 18, 2
 import keras
 from keras import ops
 
-from dgan_tf.keypoints import HEAD_JOINTS, L_HIP, L_SHOULDER, LIMBS, NUM_JOINTS, NUM_PARTS, R_HIP, R_SHOULDER
+from dgan_tf.geometry.keypoints import HEAD_JOINTS, L_HIP, L_SHOULDER, LIMBS, NUM_JOINTS, NUM_PARTS, R_HIP, R_SHOULDER
 
 NO_POINT_SHIFT = 1000.0
 HEAD_RADIUS_FACTOR = 0.4

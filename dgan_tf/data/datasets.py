@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SPLITS = ("train", "test")
-REPO_ANNOTATIONS_DIR = Path(__file__).resolve().parents[1] / "annotations"
+REPO_ANNOTATIONS_DIR = Path(__file__).resolve().parents[2] / "annotations"
 
 MARKET_HELP = (
     "Market-1501 is research-only and not shipped: download Market-1501-v15.09.15 from its official page "
@@ -27,7 +27,7 @@ FASHION_HELP = (
     "--annotations-dir /path/to/csvs --data-root {root}."
 )
 SYNTHETIC_HELP = (
-    "The synthetic dataset is generated, not downloaded (dgan_tf.synthetic writes it under {root}/)."
+    "The synthetic dataset is generated, not downloaded (dgan_tf.data.synthetic writes it under {root}/)."
 )
 
 

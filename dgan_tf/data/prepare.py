@@ -12,8 +12,8 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image
 
-from dgan_tf.annotations import read_annotations
-from dgan_tf.datasets import get_dataset
+from dgan_tf.data.annotations import read_annotations
+from dgan_tf.data.datasets import get_dataset
 
 LINK_MODES = ("copy", "hardlink", "symlink")
 NAMINGS = ("defgan", "patn")

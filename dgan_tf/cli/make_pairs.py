@@ -1,0 +1,68 @@
+"""Build a pair CSV from an annotation CSV, as the original's create_pairs_dataset.py did.
+
+Examples:
+  python scripts/make_pairs.py data/market-annotation-train.csv --out data/market-pairs-train.csv --dataset market
+  python scripts/make_pairs.py data/market-annotation-test.csv --out data/market-pairs-test.csv \\
+      --dataset market --sample 12000 --seed 0
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+
+from dgan_tf.data.annotations import AnnotationError, read_annotations, write_pairs
+from dgan_tf.data.datasets import DATASETS, get_dataset, parse_image_size
+from dgan_tf.data.pairs import make_pairs, valid_image_mask
+
+
+def _image_size(text):
+    try:
+        return parse_image_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
+    return value
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("annotations", type=Path, help="annotation CSV (name:keypoints_y:keypoints_x)")
+    parser.add_argument("--out", type=Path, required=True, help="pair CSV to write (from,to)")
+    parser.add_argument("--dataset", required=True, choices=sorted(DATASETS), help="decides the id rule")
+    parser.add_argument("--sample", type=_positive_int, default=None,
+                        help="keep a random sample of this many pairs (the original's test split: 12000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0, as the original)")
+    parser.add_argument("--image-size", type=_image_size, default=None,
+                        help="HxW frame to check coordinates against (default: market 128x64, fashion 256x256; "
+                             "synthetic: no check, as it comes in two sizes)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    image_size = args.image_size
+    if image_size is None and len(DATASETS[args.dataset]) == 1:
+        image_size = get_dataset(args.dataset).image_size
+    try:
+        table = read_annotations(args.annotations, image_size=image_size)
+        pairs = make_pairs(table, args.dataset, sample=args.sample, seed=args.seed)
+        write_pairs(args.out, pairs)
+    except (AnnotationError, OSError, ValueError) as e:
+        print(f"make_pairs.py: error: {e}", file=sys.stderr)
+        return 2
+    valid = int(valid_image_mask(table.names, table.keypoints_yx, args.dataset).sum())
+    print(f"Wrote {len(pairs)} pairs ({valid} valid images of {len(table)}) to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Generate every test pair with a trained generator and report the paper's metrics, or score any folder.
+
+Examples:
+  python scripts/test.py --checkpoint runs/synthetic-dsc               # the run folder (config.json inside)
+  python scripts/test.py --checkpoint runs/market-full --real-data --inception-weights ~/inception_v3.h5
+  python scripts/test.py --dataset fashion --score-dir outputs_of_another_method/
+Outputs in --output-dir: images/<from>_<to>.png (source | target | generated), generated/<from>_<to>.png,
+metrics.json and metrics.md (laid out like the paper's Table 1).
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", help="a run folder written by train.py, or its generator.keras file")
+    p.add_argument("--score-dir", help="score this folder of <from>_<to>.png/.jpg images instead of generating")
+    p.add_argument("--dataset", choices=("synthetic", "market", "fashion"),
+                   help="default: the run's dataset (required with --score-dir)")
+    p.add_argument("--image-size", help="synthetic only, with --score-dir: 128x64 or 256x256")
+    p.add_argument("--data-root", help="default: the run's data root, else data")
+    p.add_argument("--output-dir", help="default: <run>/test, or <score-dir>/../<name>-scores")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--real-data", action="store_true", help="add the paper's Real-Data row")
+    p.add_argument("--inception-weights", help="inception_v3_weights_tf_dim_ordering_tf_kernels.h5 for IS/FID")
+    p.add_argument("--no-inception", action="store_true", help="skip IS, mask-IS and FID")
+    p.add_argument("--fid-reference", choices=("train", "test"), default="train",
+                   help="real images FID compares against: the training set (later papers) or the test targets")
+    p.add_argument("--no-progress", action="store_true")
+    return p.parse_args(argv)
+
+
+def load_scorer(args):
+    """InceptionScorer, or None with a printed reason (the other metrics still run)."""
+    if args.no_inception:
+        return None, "IS, mask-IS and FID skipped (--no-inception)."
+    from dgan_tf.evaluation.inception import InceptionScorer, WeightsNotFoundError
+
+    try:
+        return InceptionScorer(weights_path=args.inception_weights, progress=not args.no_progress), None
+    except WeightsNotFoundError as error:
+        print(f"warning: {error}\nIS, mask-IS and FID are skipped; the other metrics still run.", file=sys.stderr)
+        return None, "IS, mask-IS and FID skipped: InceptionV3 ImageNet weights not found."
+
+
+def fid_reference_features(scorer, data, which, targets, progress):
+    if scorer is None:
+        return None
+    if which == "test":
+        return scorer.pool_features(targets)
+    from dgan_tf.data.annotations import read_annotations
+    from dgan_tf.evaluation.protocol import _load_image
+
+    table = read_annotations(data.annotation_csv("train"), image_size=data.image_size)
+    folder = Path(data.images_dir("train"))
+    images = [_load_image(folder / name, data.image_size) for name in table.names if (folder / name).exists()]
+    return scorer.pool_features(images)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except (ValueError, FileNotFoundError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def run(args):
+    import numpy as np
+
+    from dgan_tf.evaluation import protocol as evaluation
+    from dgan_tf.data.datasets import get_dataset
+
+    progress = not args.no_progress
+    if bool(args.checkpoint) == bool(args.score_dir):
+        raise ValueError("give exactly one of --checkpoint (generate and score) or --score-dir (score a folder)")
+    if args.checkpoint:
+        import keras
+
+        import dgan_tf.layers  # noqa: F401  (registers the custom layers for loading)
+        from dgan_tf.config import load_config
+
+        run_dir = Path(args.checkpoint)
+        model_path = run_dir if run_dir.suffix == ".keras" else run_dir / "generator.keras"
+        run_dir = model_path.parent
+        if not model_path.exists():
+            raise FileNotFoundError(f"{model_path} not found: train first (python scripts/train.py) or give a "
+                                    "run folder that holds generator.keras")
+        config = load_config(run_dir)
+        if args.dataset and args.dataset != config.dataset:
+            raise ValueError(f"--dataset {args.dataset} differs from the run's dataset {config.dataset}")
+        data = get_dataset(config.dataset, data_root=args.data_root or config.data_root, image_size=config.image_size)
+        data.check_present("test")
+        out_dir = Path(args.output_dir or run_dir / "test")
+        generator = keras.saving.load_model(model_path)
+        pairs, generated, targets, keypoints = evaluation.generate_test_pairs(
+            generator, data, out_dir, batch_size=args.batch_size, progress=progress)
+        label, title, skipped = f"dgan_tf {config.variant}", f"{config.dataset} test, {len(pairs)} pairs", 0
+    else:
+        if not args.dataset:
+            raise ValueError("--score-dir needs --dataset")
+        data = get_dataset(args.dataset, data_root=args.data_root or "data", image_size=args.image_size)
+        data.check_present("test")
+        score_dir = Path(args.score_dir)
+        out_dir = Path(args.output_dir or score_dir.parent / f"{score_dir.name}-scores")
+        pairs, generated, targets, keypoints, skipped = evaluation.load_scored_dir(score_dir, data, progress=progress)
+        label, title = score_dir.name, f"{args.dataset} test, {len(pairs)} pairs from {score_dir}"
+
+    scorer, note = load_scorer(args)
+    reference = fid_reference_features(scorer, data, args.fid_reference, targets, progress)
+    rows = {label: evaluation.score(generated, targets, keypoints, scorer, reference, progress)}
+    if args.real_data:
+        rows["Real data"] = evaluation.score(targets, targets, keypoints, scorer, reference, progress)
+    notes = [n for n in (note, f"{skipped} image files did not match a test pair." if skipped else None) if n]
+    if scorer is not None:
+        notes.append(f"FID reference: the {args.fid_reference} set.")
+    print(evaluation.write_report(out_dir, rows, title, notes))
+    print(f"written: {out_dir / 'metrics.json'}, {out_dir / 'metrics.md'}")
+    return 0 if np.isfinite(rows[label]["ssim"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

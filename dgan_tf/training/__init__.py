@@ -1,0 +1,1 @@
+"""Training: the GAN and its train steps (TensorFlow and JAX), the trainer loop, checkpoints."""
