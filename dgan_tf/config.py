@@ -9,15 +9,9 @@ import json
 from pathlib import Path
 
 from dgan_tf.files import atomic_write_text
+from dgan_tf.options import FEATURES, NORMS, PRECISIONS, RECONSTRUCTIONS, WARP_SAMPLINGS, check_choice
 
 CONFIG_FILE = "config.json"
-
-# The original's schedule (SPEC §6): 90 "epochs" of 1000 iterations, batch 4 (2 for DeepFashion full).
-ORIGINAL_ITERATIONS = 90_000
-# The embedded default is sized for the README's main command: about 10 minutes on a 2-core CPU,
-# with a half-width network (1.31 s per iteration at 128x64 against 5.07 s at width 1).
-SYNTHETIC_ITERATIONS = 400
-SYNTHETIC_WIDTH = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,9 +21,9 @@ class RunConfig:
     dataset: str
     image_size: tuple
     variant: str
-    architecture: str
-    reconstruction: str  # "l1" | "nn"
-    features: str  # "pixels" | "vgg19_block2_conv1" | "vgg19_block1_conv2"
+    architecture: str  # options.ARCHITECTURES
+    reconstruction: str  # options.RECONSTRUCTIONS
+    features: str  # options.FEATURES
     reconstruction_weight: float
     nn_size: int
     batch_size: int
@@ -69,33 +63,28 @@ RESUMABLE_CHANGES = ("iterations", "checkpoint_every", "sample_every", "data_roo
 
 
 def build_run_config(dataset="synthetic", variant="dsc", image_size=None, **overrides):
-    """Dataset defaults -> variant -> overrides (None values are ignored)."""
+    """Dataset defaults (the registry) -> variant -> overrides (None values are ignored)."""
     from dgan_tf.data.datasets import get_dataset
     from dgan_tf.variants import get_variant
 
     data = get_dataset(dataset, data_root=overrides.get("data_root") or "data", image_size=image_size)
     chosen = get_variant(variant)
-    features = overrides.pop("features", None) or chosen.features
-    batch_size = 2 if (dataset == "fashion" and variant == "full") else 4
-    synthetic = dataset == "synthetic"
     values = dict(
-        dataset=dataset,
+        dataset=data.name,
         image_size=tuple(data.image_size),
         variant=chosen.name,
         architecture=chosen.architecture,
         reconstruction=chosen.reconstruction,
-        features=features,
-        reconstruction_weight=float(chosen.weight),
-        nn_size=int(data.nn_loss_size),
-        batch_size=batch_size,
-        iterations=SYNTHETIC_ITERATIONS if synthetic else ORIGINAL_ITERATIONS,
-        checkpoint_every=100 if synthetic else 1000,
-        sample_every=50 if synthetic else 1000,
-        width=SYNTHETIC_WIDTH if synthetic else 1.0,
+        features=chosen.features,
+        reconstruction_weight=float(chosen.reconstruction_weight),
+        nn_size=int(data.nn_size),
+        batch_size=data.batch_size_for(chosen.name),
+        iterations=data.iterations,
+        checkpoint_every=data.checkpoint_every,
+        sample_every=data.sample_every,
+        width=data.width,
     )
-    for key, value in overrides.items():
-        if value is not None:
-            values[key] = value
+    values.update({key: value for key, value in overrides.items() if value is not None})
     config = RunConfig(**values)
     validate(config)
     return config
@@ -107,16 +96,10 @@ def validate(config):
     for name in positive:
         if getattr(config, name) < 1:
             raise ValueError(f"{name} must be >= 1. Received: {name}={getattr(config, name)}")
-    choices = {
-        "norm": ("scalar", "instance"),
-        "warp_sampling": ("nearest", "bilinear"),
-        "precision": ("float32", "mixed_bfloat16", "mixed_float16"),
-        "features": ("pixels", "vgg19_block2_conv1", "vgg19_block1_conv2"),
-        "reconstruction": ("l1", "nn"),
-    }
+    choices = {"norm": NORMS, "warp_sampling": WARP_SAMPLINGS, "precision": PRECISIONS, "features": FEATURES,
+               "reconstruction": RECONSTRUCTIONS}
     for name, allowed in choices.items():
-        if getattr(config, name) not in allowed:
-            raise ValueError(f"{name} must be one of {allowed}. Received: {name}={getattr(config, name)!r}")
+        check_choice(name, getattr(config, name), allowed)
     if not 0 < config.width <= 4:
         raise ValueError(f"width must be in (0, 4]. Received: width={config.width}")
     if not config.reconstruction_weight >= 0:
@@ -135,15 +118,21 @@ def load_config(output_dir):
     return RunConfig.from_json(path.read_text())
 
 
-def reconcile_with_saved(saved, requested, explicit):
-    """On resume: keep the saved config, apply only resumable changes; refuse conflicting explicit flags."""
+def resume_config(saved, explicit):
+    """On resume: the saved config with the resumable flags the user typed; refuse typed flags that conflict.
+
+    explicit: {field: value} of the flags the user actually typed (never argparse defaults), so that
+    `train.py --output-dir RUN` resumes any run with no other flag.
+    """
     conflicts = [
-        f"{name}: saved {getattr(saved, name)!r}, requested {getattr(requested, name)!r}"
-        for name in explicit
-        if name not in RESUMABLE_CHANGES and getattr(saved, name) != getattr(requested, name)
+        f"{name}: saved {getattr(saved, name)!r}, requested {value!r}"
+        for name, value in explicit.items()
+        if name not in RESUMABLE_CHANGES and getattr(saved, name) != value
     ]
     if conflicts:
         raise ValueError(
             "this output folder holds a run with a different configuration ("
             + "; ".join(conflicts) + "). Use another --output-dir or drop those flags to resume.")
-    return saved.replace(**{name: getattr(requested, name) for name in explicit if name in RESUMABLE_CHANGES})
+    config = saved.replace(**{name: value for name, value in explicit.items() if name in RESUMABLE_CHANGES})
+    validate(config)
+    return config

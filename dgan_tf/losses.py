@@ -6,12 +6,10 @@ All losses return a scalar float32. The reconstruction loss of a variant is buil
 
 from keras import ops
 
+from dgan_tf.options import FEATURES, RECONSTRUCTIONS, check_choice
+
 LOG_EPSILON = 1e-7
 NN_PAD_VALUE = -10000.0
-RECONSTRUCTION_CHOICES = ("l1", "nn")
-FEATURE_CHOICES = ("pixels", "vgg19_block2_conv1", "vgg19_block1_conv2")
-# Neighbourhood size n of the nearest-neighbour loss, by dataset (SPEC §5).
-NN_SIZE_BY_DATASET = {"market": 3, "fashion": 5}
 
 
 def _as_float32(x):
@@ -76,13 +74,8 @@ class ReconstructionLoss:
 
     def __init__(self, reconstruction, features, nn_size=3, vgg_weights_path=None, vgg_weights="imagenet",
                  caffe_mean_quirk=False):
-        if reconstruction not in RECONSTRUCTION_CHOICES:
-            raise ValueError(
-                f"Unknown reconstruction. Expected one of {RECONSTRUCTION_CHOICES}. "
-                f"Received: reconstruction={reconstruction!r}"
-            )
-        if features not in FEATURE_CHOICES:
-            raise ValueError(f"Unknown features. Expected one of {FEATURE_CHOICES}. Received: features={features!r}")
+        check_choice("reconstruction", reconstruction, RECONSTRUCTIONS)
+        check_choice("features", features, FEATURES)
         if reconstruction == "nn" and (not isinstance(nn_size, int) or nn_size < 1 or nn_size % 2 == 0):
             raise ValueError(f"nn_size must be an odd positive int. Received: nn_size={nn_size!r}")
         self.reconstruction = reconstruction
@@ -96,15 +89,6 @@ class ReconstructionLoss:
                 features[len("vgg19_"):], weights_path=vgg_weights_path, weights=vgg_weights,
                 caffe_mean_quirk=caffe_mean_quirk,
             )
-
-    @classmethod
-    def from_variant(cls, variant, dataset="market", **kwargs):
-        """The reconstruction loss of a `dgan_tf.variants.Variant`; n from the dataset for the NN loss."""
-        if dataset not in NN_SIZE_BY_DATASET:
-            raise ValueError(
-                f"Unknown dataset. Expected one of {tuple(NN_SIZE_BY_DATASET)}. Received: dataset={dataset!r}"
-            )
-        return cls(variant.reconstruction, variant.features, nn_size=NN_SIZE_BY_DATASET[dataset], **kwargs)
 
     def __call__(self, target_image, generated_image):
         if self.feature_model is not None:

@@ -1,15 +1,12 @@
-"""The paper's ablation variants (SPEC §5) as named, frozen configurations.
+"""The paper's ablation variants (SPEC §5) as named, frozen configurations: adding a variant is one entry here.
 
-Each names the generator architecture, the reconstruction loss, the feature space it runs in
-and its weight lambda. The lambdas 0.5 (percloss) and 0.01 (full) were tuned for VGG19 feature
-magnitudes: `with_features("pixels")` keeps lambda unless a new weight is given.
+Each names the generator architecture, the reconstruction loss, the feature space it runs in and its
+weight lambda. The lambdas 0.5 (percloss) and 0.01 (full) were tuned for VGG19 feature magnitudes.
 """
 
 import dataclasses
 
-ARCHITECTURES = ("two_stream", "baseline")
-RECONSTRUCTIONS = ("l1", "nn")
-FEATURES = ("pixels", "vgg19_block2_conv1", "vgg19_block1_conv2")
+from dgan_tf.options import ARCHITECTURES, FEATURES, RECONSTRUCTIONS, check_choice
 
 
 @dataclasses.dataclass(frozen=True)
@@ -17,36 +14,18 @@ class Variant:
     """One row of the ablation table: generator architecture and reconstruction term."""
 
     name: str
-    architecture: str  # "two_stream" | "baseline"
-    reconstruction: str  # "l1" | "nn"
-    features: str  # "pixels" | "vgg19_block2_conv1" | "vgg19_block1_conv2"
-    weight: float  # lambda multiplying the reconstruction term
+    architecture: str  # one of options.ARCHITECTURES
+    reconstruction: str  # one of options.RECONSTRUCTIONS
+    features: str  # one of options.FEATURES
+    reconstruction_weight: float  # lambda multiplying the reconstruction term
 
     def __post_init__(self):
-        for field, choices in (
-            ("architecture", ARCHITECTURES), ("reconstruction", RECONSTRUCTIONS), ("features", FEATURES)
-        ):
-            value = getattr(self, field)
-            if value not in choices:
-                raise ValueError(f"Unknown {field}. Expected one of {choices}. Received: {field}={value!r}")
-        if isinstance(self.weight, bool) or not isinstance(self.weight, (int, float)) or self.weight < 0:
-            raise ValueError(f"weight must be a non-negative number. Received: weight={self.weight!r}")
-
-    def with_features(self, features, weight=None):
-        """A copy using `features` (e.g. "pixels" when no VGG weights); lambda kept unless `weight` given.
-
-        Note: the configured lambdas of percloss (0.5) and full (0.01) were tuned for VGG19 feature
-        magnitudes; on pixels they are probably too small, so consider passing `weight`.
-        """
-        return dataclasses.replace(self, features=features, weight=self.weight if weight is None else weight)
-
-    def to_dict(self):
-        """JSON-serialisable form (for the run config saved beside checkpoints)."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, config):
-        return cls(**config)
+        check_choice("architecture", self.architecture, ARCHITECTURES)
+        check_choice("reconstruction", self.reconstruction, RECONSTRUCTIONS)
+        check_choice("features", self.features, FEATURES)
+        weight = self.reconstruction_weight
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+            raise ValueError(f"reconstruction_weight must be a non-negative number. Received: {weight!r}")
 
 
 VARIANTS = {
@@ -59,7 +38,6 @@ VARIANTS = {
 
 def get_variant(name):
     """The named variant; unknown names fail with the list of choices."""
-    try:
-        return VARIANTS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"Unknown variant. Expected one of {tuple(VARIANTS)}. Received: name={name!r}") from None
+    if not isinstance(name, str) or name not in VARIANTS:
+        raise ValueError(f"Unknown variant. Expected one of {tuple(VARIANTS)}. Received: name={name!r}")
+    return VARIANTS[name]

@@ -1,7 +1,6 @@
 """Dataset registry: sizes and defaults, the on-disk layout, CSV search order and helpful missing-data errors."""
 
 import dataclasses
-import json
 
 import pytest
 
@@ -22,15 +21,19 @@ def isolated(config, tmp_path):
 def test_registry_sizes_and_defaults(tmp_path):
     assert sorted(DATASETS) == ["fashion", "market", "synthetic"]
     market = get_dataset("market", tmp_path)
-    assert (market.image_size, market.nn_loss_size, market.data_dir) == ((128, 64), 3, tmp_path)
+    assert (market.image_size, market.nn_size, market.data_dir) == ((128, 64), 3, tmp_path)
     fashion = get_dataset("fashion", tmp_path)
-    assert (fashion.image_size, fashion.nn_loss_size) == ((256, 256), 5)
+    assert (fashion.image_size, fashion.nn_size) == ((256, 256), 5)
     small = get_dataset("synthetic", tmp_path)
-    assert (small.image_size, small.nn_loss_size, small.data_dir) == ((128, 64), 3, tmp_path / "synthetic-128x64")
+    assert (small.image_size, small.nn_size, small.data_dir) == ((128, 64), 3, tmp_path / "synthetic-128x64")
     large = get_dataset("synthetic", tmp_path, image_size="256x256")
-    assert (large.image_size, large.nn_loss_size, large.data_dir) == ((256, 256), 5, tmp_path / "synthetic-256x256")
+    assert (large.image_size, large.nn_size, large.data_dir) == ((256, 256), 5, tmp_path / "synthetic-256x256")
     assert get_dataset("synthetic", tmp_path, image_size=(256, 256)) == large
-    json.dumps(large.to_dict())  # serialisable for a run's saved config
+    # The schedule and pair rules live in the registry too (one source of truth).
+    assert (fashion.batch_size_for("full"), fashion.batch_size_for("dsc"), fashion.id_separator) == (2, 4, "last")
+    market = get_dataset("market", tmp_path)
+    assert (market.iterations, market.distractor_prefixes, market.id_separator) == (90_000, ("-1", "0000"), "first")
+    assert (small.iterations, small.width) == (400, 0.5)
 
 
 def test_unknown_name_size_and_split_fail_loudly(tmp_path):

@@ -27,9 +27,9 @@ def _inputs(rng, batch=2, size=(16, 8), stride=2, channels=3):
 def test_standard_layer_checks(rng, tmp_path):
     inputs = _inputs(rng)
     check_layer(DeformableSkip(), inputs, tmp_path, expected_output_shapes=inputs[0].shape)
-    layer = check_config_round_trip(DeformableSkip(sampling="bilinear", name="skip_1"))
-    assert layer.sampling == "bilinear"
-    assert set(layer.get_config()) >= {"sampling", "name"}
+    layer = check_config_round_trip(DeformableSkip(warp_sampling="bilinear", name="skip_1"))
+    assert layer.warp_sampling == "bilinear"
+    assert set(layer.get_config()) >= {"warp_sampling", "name"}
 
 
 def test_identity_torso_gives_features_clipped_at_zero(rng):
@@ -91,25 +91,25 @@ def test_gradients_reach_features_only(rng):
     features, masks, affines = (tf.constant(x) for x in _inputs(rng))
     with tf.GradientTape(persistent=True) as tape:
         tape.watch([features, masks, affines])
-        loss = tf.reduce_sum(DeformableSkip(sampling="bilinear")([features, masks, affines]) ** 2)
+        loss = tf.reduce_sum(DeformableSkip(warp_sampling="bilinear")([features, masks, affines]) ** 2)
     assert np.abs(tape.gradient(loss, features).numpy()).sum() > 0
     for other in (masks, affines):
         gradient = tape.gradient(loss, other)
         assert gradient is None or not np.any(gradient.numpy())
 
 
-@pytest.mark.parametrize("sampling", ["nearest", "bilinear"])
-def test_xla_compiles_with_the_same_result(rng, sampling):
+@pytest.mark.parametrize("warp_sampling", ["nearest", "bilinear"])
+def test_xla_compiles_with_the_same_result(rng, warp_sampling):
     inputs = [tf.constant(x) for x in _inputs(rng)]
-    layer = DeformableSkip(sampling=sampling)
+    layer = DeformableSkip(warp_sampling=warp_sampling)
     eager = layer(inputs).numpy()
     np.testing.assert_allclose(tf.function(layer, jit_compile=True)(inputs).numpy(), eager, atol=1e-5)
 
 
 def test_bad_arguments_raise_clear_errors(rng):
     features, masks, affines = _inputs(rng)
-    with pytest.raises(ValueError, match="sampling"):
-        DeformableSkip(sampling="cubic")
+    with pytest.raises(ValueError, match="warp_sampling"):
+        DeformableSkip(warp_sampling="cubic")
     with pytest.raises(ValueError, match="stride"):
         DeformableSkip()([features, masks[:, :, :15], affines])
     with pytest.raises(ValueError, match="stride"):

@@ -128,16 +128,6 @@ def test_reconstruction_loss_on_pixels(rng):
     np.testing.assert_allclose(_np(nn(target, generated)), nn_loss_reference(target, generated, 3), rtol=1e-5)
 
 
-def test_reconstruction_loss_from_variant_picks_nn_size_and_features():
-    full_pixels = get_variant("full").with_features("pixels")
-    assert ReconstructionLoss.from_variant(full_pixels, "market").nn_size == 3
-    assert ReconstructionLoss.from_variant(full_pixels, "fashion").nn_size == 5
-    loss = ReconstructionLoss.from_variant(get_variant("percloss"), vgg_weights="random")
-    assert loss.feature_model.output_shape[-1] == 128  # block2_conv1
-    with pytest.raises(ValueError, match="Received: dataset='lsun'"):
-        ReconstructionLoss.from_variant(full_pixels, "lsun")
-
-
 def test_reconstruction_loss_rejects_unknown_choices():
     with pytest.raises(ValueError, match="Received: reconstruction='l2'"):
         ReconstructionLoss("l2", "pixels")
@@ -201,7 +191,7 @@ def test_vgg_rejects_unknown_layer_and_weights():
 # ----- variants -----
 
 def test_variant_table_matches_spec():
-    rows = {name: (v.architecture, v.reconstruction, v.features, v.weight) for name, v in VARIANTS.items()}
+    rows = {name: (v.architecture, v.reconstruction, v.features, v.reconstruction_weight) for name, v in VARIANTS.items()}
     assert rows == {
         "baseline": ("baseline", "l1", "pixels", 100.0),
         "dsc": ("two_stream", "l1", "pixels", 100.0),
@@ -210,18 +200,16 @@ def test_variant_table_matches_spec():
     }
 
 
-def test_variant_lookup_override_and_round_trip():
+def test_variant_lookup_and_validation():
     full = get_variant("full")
-    pixels = full.with_features("pixels")
-    assert (pixels.features, pixels.weight, full.features) == ("pixels", 0.01, "vgg19_block1_conv2")
-    assert full.with_features("pixels", weight=10.0).weight == 10.0
-    assert Variant.from_dict(full.to_dict()) == full
     with pytest.raises(dataclasses.FrozenInstanceError):
-        full.weight = 1.0
+        full.reconstruction_weight = 1.0
     with pytest.raises(ValueError, match=r"Expected one of \('baseline', 'dsc', 'percloss', 'full'\)"):
         get_variant("Full")
     with pytest.raises(ValueError, match="Received: features='vgg16'"):
-        full.with_features("vgg16")
+        Variant("x", "two_stream", "l1", "vgg16", 1.0)
+    with pytest.raises(ValueError, match="reconstruction_weight"):
+        Variant("x", "two_stream", "l1", "pixels", -1.0)
 
 
 def test_losses_module_uses_keras_ops_only():

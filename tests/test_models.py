@@ -100,7 +100,7 @@ def test_generator_keras_round_trip_market(generator_market, rng, tmp_path):
     inputs = _inputs(rng, MARKET, 1)
     reloaded = check_save_load(generator_market, inputs, tmp_path)
     assert reloaded.count_params() == 61_109_085
-    assert reloaded.get_layer("deformable_skip0").get_config()["sampling"] == "nearest"
+    assert reloaded.get_layer("deformable_skip0").get_config()["warp_sampling"] == "nearest"
 
 
 @pytest.mark.parametrize(
@@ -172,16 +172,16 @@ def test_model_modules_use_keras_ops_only():
         assert "import tensorflow" not in source and not re.search(r"\btf\.", source), module.__name__
 
 
-def test_width_multiplier_scales_channels_and_keeps_shapes():
+def test_width_scales_channels_and_keeps_shapes():
     from dgan_tf.models.discriminator import build_discriminator
     from dgan_tf.models.generator import build_generator
 
-    narrow = build_generator((128, 64), width_multiplier=0.25)
+    narrow = build_generator((128, 64), width=0.25)
     assert narrow.get_layer("appearance_conv0").filters == 16
     assert narrow.get_layer("decoder_out_conv").filters == 3  # the image keeps 3 channels
     assert narrow.output.shape[1:] == (128, 64, 3)
     assert narrow.count_params() < 61_109_085 / 10
-    d = build_discriminator((128, 64), width_multiplier=0.25)
+    d = build_discriminator((128, 64), width=0.25)
     assert d.get_layer("conv_in").filters == 16 and d.output.shape[1:] == (3, 1, 1)
-    with pytest.raises(ValueError, match="width_multiplier"):
-        build_generator((128, 64), width_multiplier=0)
+    with pytest.raises(ValueError, match="width"):
+        build_generator((128, 64), width=0)

@@ -51,14 +51,14 @@ def warp_inputs(rng):
     return features, affines
 
 
-@pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
-def test_matches_keras_affine_transform(warp_inputs, interpolation):
+@pytest.mark.parametrize("warp_sampling", ["nearest", "bilinear"])
+def test_matches_keras_affine_transform(warp_inputs, warp_sampling):
     features, affines = warp_inputs
-    expected = keras.ops.image.affine_transform(features, affines, interpolation=interpolation,
+    expected = keras.ops.image.affine_transform(features, affines, interpolation=warp_sampling,
                                                 fill_mode="constant", fill_value=0).numpy()
-    actual = np.asarray(warp_part(features, affines, interpolation))
+    actual = np.asarray(warp_part(features, affines, warp_sampling))
     assert actual.shape == features.shape
-    if interpolation == "nearest":
+    if warp_sampling == "nearest":
         keep = _far_from_rounding_ties(affines, 13, 9)
         assert keep.mean() > 0.95
         np.testing.assert_array_equal(actual[keep], expected[keep])
@@ -84,32 +84,32 @@ def test_warp_parts_stacks_parts_and_validates(warp_inputs):
     np.testing.assert_array_equal(stacked[:, 1], np.asarray(warp_part(features, both[:, 1])))
     with pytest.raises(ValueError, match="Received"):
         warp_parts(features, affines)
-    with pytest.raises(ValueError, match="interpolation"):
+    with pytest.raises(ValueError, match="warp_sampling"):
         warp_part(features, affines, "cubic")
 
 
-@pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
-def test_xla_gives_the_same_result(warp_inputs, interpolation):
+@pytest.mark.parametrize("warp_sampling", ["nearest", "bilinear"])
+def test_xla_gives_the_same_result(warp_inputs, warp_sampling):
     features, affines = warp_inputs
-    compiled = tf.function(lambda f, a: warp_part(f, a, interpolation), jit_compile=True)
-    np.testing.assert_allclose(compiled(features, affines).numpy(), np.asarray(warp_part(features, affines, interpolation)),
+    compiled = tf.function(lambda f, a: warp_part(f, a, warp_sampling), jit_compile=True)
+    np.testing.assert_allclose(compiled(features, affines).numpy(), np.asarray(warp_part(features, affines, warp_sampling)),
                                atol=1e-5)
 
 
-@pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
-def test_gradient_to_features_is_exact(rng, interpolation):
+@pytest.mark.parametrize("warp_sampling", ["nearest", "bilinear"])
+def test_gradient_to_features_is_exact(rng, warp_sampling):
     features = tf.constant(rng.normal(size=(1, 4, 5, 2)).astype(np.float64))
     affines = _random_affines(rng, 1, 4, 5)
     with tf.GradientTape() as tape:
         tape.watch(features)
-        output = tf.cast(warp_part(tf.cast(features, tf.float32), affines, interpolation), tf.float64)
+        output = tf.cast(warp_part(tf.cast(features, tf.float32), affines, warp_sampling), tf.float64)
     analytic = tape.jacobian(output, features).numpy().reshape(output.shape.num_elements(), -1)
     numeric = np.zeros_like(analytic)
-    base = np.asarray(warp_part(features.numpy().astype(np.float32), affines, interpolation)).ravel()
+    base = np.asarray(warp_part(features.numpy().astype(np.float32), affines, warp_sampling)).ravel()
     for index in range(features.shape.num_elements()):
         bumped = features.numpy().copy().ravel()
         bumped[index] += 1.0  # the warp is linear in the features: any step is exact
-        out = np.asarray(warp_part(bumped.reshape(features.shape).astype(np.float32), affines, interpolation)).ravel()
+        out = np.asarray(warp_part(bumped.reshape(features.shape).astype(np.float32), affines, warp_sampling)).ravel()
         numeric[:, index] = out - base
     np.testing.assert_allclose(analytic, numeric, atol=1e-5)
     assert np.abs(analytic).sum() > 0

@@ -7,32 +7,26 @@ itertools.permutations within each), so a seeded sample matches the original's p
 import numpy as np
 import pandas as pd
 
+from dgan_tf.data.datasets import get_dataset
 from dgan_tf.geometry.keypoints import TORSO_JOINTS
 
-# Where the item/person id ends in an image name: before the first `_` or before the last `_`.
-# Fashion uses the last `_`: right for the Def-GAN naming (one `_`, so first == last) and for the
-# PATN naming, whose categories keep their underscores (`fashionWOMENBlouses_Shirtsid0000337203_3back.jpg`).
-ID_SEPARATOR_RULE = {"market": "first", "fashion": "last", "synthetic": "first"}
-# Market-1501 junk (`-1_...`) and distractor (`0000_...`) images never enter pairs.
-DISTRACTOR_PREFIXES = {"market": ("-1", "0000"), "fashion": (), "synthetic": ()}
-
-
-def _check_dataset(dataset):
-    if dataset not in ID_SEPARATOR_RULE:
-        raise ValueError(f"Unknown dataset. Expected one of {sorted(ID_SEPARATOR_RULE)}. Received: dataset={dataset!r}")
+def _rules(dataset):
+    """The dataset's id and distractor rules, from the registry (unknown names fail with the choices)."""
+    config = get_dataset(dataset)
+    return config.id_separator, config.distractor_prefixes
 
 
 def item_id(name, dataset):
     """The person (market, synthetic) or clothing item (fashion) id encoded in an image name."""
-    _check_dataset(dataset)
-    if ID_SEPARATOR_RULE[dataset] == "first":
+    separator, _ = _rules(dataset)
+    if separator == "first":
         return name.split("_", 1)[0]
     return name.rsplit("_", 1)[0]
 
 
 def valid_image_mask(names, keypoints_yx, dataset):
     """(N,) bool: the four torso joints are present and, for market, the image is not a distractor."""
-    _check_dataset(dataset)
+    _, prefixes = _rules(dataset)
     keypoints_yx = np.asarray(keypoints_yx)  # (N, 18, 2)
     names = list(names)
     if keypoints_yx.ndim != 3 or keypoints_yx.shape[1:] != (18, 2) or len(keypoints_yx) != len(names):
@@ -40,7 +34,6 @@ def valid_image_mask(names, keypoints_yx, dataset):
                          f"Received: keypoints_yx.shape={keypoints_yx.shape}")
     torso = keypoints_yx[:, list(TORSO_JOINTS), :]  # (N, 4, 2)
     valid = (torso >= 0).all(axis=(1, 2))  # (N,)
-    prefixes = DISTRACTOR_PREFIXES[dataset]
     if prefixes:
         valid &= ~np.array([n.startswith(prefixes) for n in names], dtype=bool)
     return valid
@@ -52,7 +45,7 @@ def make_pairs(table, dataset, sample=None, seed=0):
     sample=N keeps a random min(N, total) rows without replacement, seeded like the original's
     `DataFrame.sample(n, random_state=seed)` (its test split used N=12000, seed 0).
     """
-    _check_dataset(dataset)
+    _rules(dataset)
     if sample is not None and (isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or sample < 1):
         raise ValueError(f"sample must be a positive integer or None. Received: sample={sample!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:

@@ -7,12 +7,7 @@ ImageProjectiveTransform: the output pixel (x, y) = (column, row) reads the inpu
 
 from keras import ops
 
-INTERPOLATIONS = ("nearest", "bilinear")
-
-
-def _check_interpolation(interpolation):
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"`interpolation` must be one of {INTERPOLATIONS}. Received: interpolation={interpolation!r}")
+from dgan_tf.options import WARP_SAMPLINGS, check_choice
 
 
 def _check_features(features):
@@ -50,18 +45,18 @@ def _gather_pixels(flat_features, x_index, y_index, height, width):
     return values * ops.cast(ops.reshape(inside, (-1, 1)), values.dtype)
 
 
-def warp_part(features, affine, interpolation="nearest"):
+def warp_part(features, affine, warp_sampling="nearest"):
     """Features (B, h, w, C) and one affine per sample (B, 8) at this resolution -> (B, h, w, C).
 
     "nearest" rounds the source coordinate half away from zero (the original's sampler);
     "bilinear" blends the four neighbours, each 0 outside. Gradients reach the features only.
     """
-    _check_interpolation(interpolation)
+    check_choice("warp_sampling", warp_sampling, WARP_SAMPLINGS)
     height, width = _check_features(features)
     channels = features.shape[3]
     flat = ops.reshape(features, (-1, channels))  # (B*h*w, C)
     x_in, y_in = _source_coordinates(affine, height, width)  # (B, h*w)
-    if interpolation == "nearest":
+    if warp_sampling == "nearest":
         result = _gather_pixels(flat, _round_half_away_from_zero(x_in), _round_half_away_from_zero(y_in), height, width)
     else:
         x0, y0 = ops.floor(x_in), ops.floor(y_in)
@@ -76,12 +71,12 @@ def warp_part(features, affine, interpolation="nearest"):
     return ops.reshape(result, ops.shape(features))
 
 
-def warp_parts(features, affines, interpolation="nearest"):
+def warp_parts(features, affines, warp_sampling="nearest"):
     """Features (B, h, w, C) and affines (B, P, 8) -> every part warped (B, P, h, w, C).
 
     Holds all P warped copies: for the deformable skip use warp_part part by part instead.
     """
     if len(affines.shape) != 3 or affines.shape[2] != 8:
         raise ValueError(f"`affines` must have shape (batch, parts, 8). Received: affines.shape={tuple(affines.shape)}")
-    parts = [warp_part(features, affines[:, p], interpolation) for p in range(affines.shape[1])]
+    parts = [warp_part(features, affines[:, p], warp_sampling) for p in range(affines.shape[1])]
     return ops.stack(parts, axis=1)

@@ -7,7 +7,8 @@ part's mask, and combines the parts with an element-wise maximum, part by part.
 import keras
 from keras import ops
 
-from dgan_tf.geometry.warp import INTERPOLATIONS, warp_part
+from dgan_tf.geometry.warp import warp_part
+from dgan_tf.options import WARP_SAMPLINGS, check_choice
 
 
 def feature_stride(feature_shape, mask_shape):
@@ -34,14 +35,12 @@ class DeformableSkip(keras.layers.Layer):
     Affines are full-resolution target -> source transforms; at stride s their translations are
     divided by s and the masks take every s-th pixel (legacy TF nearest resize). Output =
     max over parts of warp(features, part) * mask(part), so negatives mostly clip to 0.
-    `sampling`: "nearest" (the original's) or "bilinear".
+    `warp_sampling`: "nearest" (the original's) or "bilinear".
     """
 
-    def __init__(self, sampling="nearest", **kwargs):
+    def __init__(self, warp_sampling="nearest", **kwargs):
         super().__init__(**kwargs)
-        if sampling not in INTERPOLATIONS:
-            raise ValueError(f"`sampling` must be one of {INTERPOLATIONS}. Received: sampling={sampling!r}")
-        self.sampling = sampling
+        self.warp_sampling = check_choice("warp_sampling", warp_sampling, WARP_SAMPLINGS)
 
     def _check_shapes(self, feature_shape, mask_shape, affine_shape):
         if len(feature_shape) != 4 or len(mask_shape) != 4 or len(affine_shape) != 3 or affine_shape[2] != 8:
@@ -72,7 +71,7 @@ class DeformableSkip(keras.layers.Layer):
             masks = masks[:, :, ::stride, ::stride]  # (B, P, h, w)
         result = None
         for part in range(affines.shape[1]):
-            warped = warp_part(features, affines[:, part], self.sampling) * masks[:, part, :, :, None]  # (B, h, w, C)
+            warped = warp_part(features, affines[:, part], self.warp_sampling) * masks[:, part, :, :, None]  # (B, h, w, C)
             result = warped if result is None else ops.maximum(result, warped)
         return result
 
@@ -81,5 +80,5 @@ class DeformableSkip(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"sampling": self.sampling})
+        config.update({"warp_sampling": self.warp_sampling})
         return config

@@ -8,7 +8,7 @@ instance norm by name.
 import keras
 from keras import ops
 
-NORM_CHOICES = ("scalar", "instance")
+from dgan_tf.options import NORMS
 
 
 @keras.saving.register_keras_serializable(package="dgan_tf")
@@ -59,4 +59,4 @@ def make_norm(norm, name=None):
     if norm == "instance":
         # groups=-1: one group per channel, i.e. per-channel instance norm with per-channel gamma/beta.
         return keras.layers.GroupNormalization(groups=-1, epsilon=1e-3, name=name)
-    raise ValueError(f"Unknown norm. Expected one of {NORM_CHOICES}. Received: norm={norm!r}")
+    raise ValueError(f"Unknown norm. Expected one of {NORMS}. Received: norm={norm!r}")

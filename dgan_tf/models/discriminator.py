@@ -7,8 +7,9 @@ D(source image, source heatmap, image, target heatmap) -> patch probabilities (B
 import keras
 
 from dgan_tf.geometry.keypoints import NUM_JOINTS
-from dgan_tf.layers.normalization import NORM_CHOICES, make_norm
+from dgan_tf.layers.normalization import make_norm
 from dgan_tf.layers.pose_heatmaps import PoseHeatmaps
+from dgan_tf.options import NORMS, check_choice
 
 DOWN_FILTERS = (128, 256, 512)
 
@@ -36,25 +37,24 @@ def _down_block(x, filters, norm, name):
     return x
 
 
-def build_discriminator(image_size, norm="scalar", width_multiplier=1.0, name="discriminator"):
+def build_discriminator(image_size, norm="scalar", width=1.0, name="discriminator"):
     """Functional PatchGAN over concat(source image, source heatmap, image, target heatmap) (42 ch).
 
     Inputs: source_image (B, H, W, 3), source_keypoints (B, 18, 2), image (B, H, W, 3),
     target_keypoints (B, 18, 2). Output: sigmoid probabilities (B, h, w, 1).
-    width_multiplier scales the channel counts (1.0: the paper's network).
+    width scales the channel counts (1.0: the paper's network).
     """
     from dgan_tf.models.generator import scale_filters
 
     image_size = _validate_image_size(image_size)
-    if isinstance(width_multiplier, bool) or not isinstance(width_multiplier, (int, float)) or width_multiplier <= 0:
-        raise ValueError(f"width_multiplier must be a positive number. Received: width_multiplier={width_multiplier!r}")
-    first_filters, *down_filters = scale_filters((64,) + DOWN_FILTERS, width_multiplier)
-    if norm not in NORM_CHOICES:
-        raise ValueError(f"Unknown norm. Expected one of {NORM_CHOICES}. Received: norm={norm!r}")
-    height, width = image_size
-    source_image = keras.Input((height, width, 3), name="source_image")
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or width <= 0:
+        raise ValueError(f"width must be a positive number. Received: width={width!r}")
+    first_filters, *down_filters = scale_filters((64,) + DOWN_FILTERS, width)
+    check_choice("norm", norm, NORMS)
+    image_height, image_width = image_size
+    source_image = keras.Input((image_height, image_width, 3), name="source_image")
     source_keypoints = keras.Input((NUM_JOINTS, 2), name="source_keypoints")
-    image = keras.Input((height, width, 3), name="image")
+    image = keras.Input((image_height, image_width, 3), name="image")
     target_keypoints = keras.Input((NUM_JOINTS, 2), name="target_keypoints")
 
     heatmaps = PoseHeatmaps(image_size, name="pose_heatmaps")

@@ -8,11 +8,10 @@ DeformableSkip. baseline: one encoder over source image + both heatmaps, plain s
 import keras
 
 from dgan_tf.geometry.keypoints import NUM_JOINTS
-from dgan_tf.layers.normalization import NORM_CHOICES, make_norm
+from dgan_tf.layers.normalization import make_norm
 from dgan_tf.layers.pose_heatmaps import PoseHeatmaps
+from dgan_tf.options import ARCHITECTURES, NORMS, WARP_SAMPLINGS, check_choice
 
-ARCHITECTURE_CHOICES = ("two_stream", "baseline")
-WARP_SAMPLING_CHOICES = ("nearest", "bilinear")
 # Filters by dataset resolution, chosen by max(image_size) == 128 as in the original.
 MARKET_ENCODER_FILTERS = (64, 128, 256, 512, 512, 512)
 MARKET_DECODER_FILTERS = (512, 512, 512, 256, 128, 3)
@@ -29,12 +28,12 @@ def generator_filters(image_size):
     return FASHION_ENCODER_FILTERS, FASHION_DECODER_FILTERS
 
 
-def scale_filters(filters, width_multiplier):
+def scale_filters(filters, width):
     """Channel counts times the width multiplier (at least 1 each); 1.0 keeps the paper's networks."""
-    return tuple(max(1, int(round(count * width_multiplier))) for count in filters)
+    return tuple(max(1, int(round(count * width))) for count in filters)
 
 
-def _validate_arguments(image_size, architecture, norm, warp_sampling, dropout_rate, width_multiplier=1.0):
+def _validate_arguments(image_size, architecture, norm, warp_sampling, dropout_rate, width=1.0):
     if (
         not isinstance(image_size, (list, tuple))
         or len(image_size) != 2
@@ -48,18 +47,13 @@ def _validate_arguments(image_size, architecture, norm, warp_sampling, dropout_r
             f"build_generator needs H and W divisible by {stride} (the generator has {len(encoder_filters) - 1} "
             f"stride-2 down blocks at this size, e.g. (128, 64) or (256, 256)). Received: image_size={tuple(image_size)}"
         )
-    if architecture not in ARCHITECTURE_CHOICES:
-        raise ValueError(f"Unknown architecture. Expected one of {ARCHITECTURE_CHOICES}. Received: architecture={architecture!r}")
-    if norm not in NORM_CHOICES:
-        raise ValueError(f"Unknown norm. Expected one of {NORM_CHOICES}. Received: norm={norm!r}")
-    if warp_sampling not in WARP_SAMPLING_CHOICES:
-        raise ValueError(
-            f"Unknown warp_sampling. Expected one of {WARP_SAMPLING_CHOICES}. Received: warp_sampling={warp_sampling!r}"
-        )
+    check_choice("architecture", architecture, ARCHITECTURES)
+    check_choice("norm", norm, NORMS)
+    check_choice("warp_sampling", warp_sampling, WARP_SAMPLINGS)
     if isinstance(dropout_rate, bool) or not isinstance(dropout_rate, (int, float)) or not 0 <= dropout_rate < 1:
         raise ValueError(f"dropout_rate must be a number in [0, 1). Received: dropout_rate={dropout_rate!r}")
-    if isinstance(width_multiplier, bool) or not isinstance(width_multiplier, (int, float)) or width_multiplier <= 0:
-        raise ValueError(f"width_multiplier must be a positive number. Received: width_multiplier={width_multiplier!r}")
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or width <= 0:
+        raise ValueError(f"width must be a positive number. Received: width={width!r}")
 
 
 def _encoder(x, filters, norm, prefix):
@@ -98,19 +92,19 @@ def _decoder(skips, filters, norm, dropout_rate):
 
 
 def build_generator(image_size, architecture="two_stream", norm="scalar", warp_sampling="nearest",
-                    dropout_rate=0.5, width_multiplier=1.0, name="generator"):
+                    dropout_rate=0.5, width=1.0, name="generator"):
     """Functional generator: [source_image (B,H,W,3) in [-1,1], source_keypoints (B,18,2),
     target_keypoints (B,18,2)] (y, x; -1 missing) -> generated image (B, H, W, 3) in [-1, 1].
 
-    width_multiplier scales every channel count but the 3 output channels (1.0: the paper's network).
+    width scales every channel count but the 3 output channels (1.0: the paper's network).
     """
-    _validate_arguments(image_size, architecture, norm, warp_sampling, dropout_rate, width_multiplier)
+    _validate_arguments(image_size, architecture, norm, warp_sampling, dropout_rate, width)
     image_size = tuple(image_size)
-    height, width = image_size
+    image_height, image_width = image_size
     encoder_filters, decoder_filters = generator_filters(image_size)
-    encoder_filters = scale_filters(encoder_filters, width_multiplier)
-    decoder_filters = scale_filters(decoder_filters[:-1], width_multiplier) + decoder_filters[-1:]
-    source_image = keras.Input((height, width, 3), name="source_image")
+    encoder_filters = scale_filters(encoder_filters, width)
+    decoder_filters = scale_filters(decoder_filters[:-1], width) + decoder_filters[-1:]
+    source_image = keras.Input((image_height, image_width, 3), name="source_image")
     source_keypoints = keras.Input((NUM_JOINTS, 2), name="source_keypoints")
     target_keypoints = keras.Input((NUM_JOINTS, 2), name="target_keypoints")
 
@@ -139,7 +133,7 @@ def build_generator(image_size, architecture="two_stream", norm="scalar", warp_s
         skips = []
         for level, (appearance_level, pose_level) in enumerate(zip(appearance, pose)):
             if level < WARPED_LEVELS:
-                appearance_level = DeformableSkip(sampling=warp_sampling, name=f"deformable_skip{level}")(
+                appearance_level = DeformableSkip(warp_sampling=warp_sampling, name=f"deformable_skip{level}")(
                     [appearance_level, masks, affines]
                 )
             skips.append(keras.layers.Concatenate(axis=-1, name=f"skip{level}")([appearance_level, pose_level]))

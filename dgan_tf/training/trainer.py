@@ -38,8 +38,8 @@ def build_models(config, vgg_weights=None):
     from dgan_tf.models.generator import build_generator
 
     generator = build_generator(config.image_size, architecture=config.architecture, norm=config.norm,
-                                warp_sampling=config.warp_sampling, width_multiplier=config.width)
-    discriminator = build_discriminator(config.image_size, norm=config.norm, width_multiplier=config.width)
+                                warp_sampling=config.warp_sampling, width=config.width)
+    discriminator = build_discriminator(config.image_size, norm=config.norm, width=config.width)
     # vgg_weights: a file path, None (the standard Keras location) or "random" (tests only, explicit).
     random_vgg = vgg_weights == "random"
     reconstruction = ReconstructionLoss(

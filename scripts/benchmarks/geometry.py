@@ -97,8 +97,8 @@ def bench_skip(batch, repeats, levels, rng):
     for level in levels:
         size = IMAGE_SIZE[0] // 2 ** level
         features = tf.constant(rng.normal(size=(batch, size, size, LEVEL_FILTERS[level])).astype(np.float32))
-        for sampling in ("nearest", "bilinear"):
-            layer = DeformableSkip(sampling=sampling)
+        for warp_sampling in ("nearest", "bilinear"):
+            layer = DeformableSkip(warp_sampling=sampling)
 
             @tf.function
             def step(f, layer=layer):
@@ -109,7 +109,7 @@ def bench_skip(batch, repeats, levels, rng):
                 return loss, tape.gradient(loss, f)
 
             seconds, _ = median_seconds(lambda: step(features), repeats=repeats, warmup=1)
-            rows.append((f"DeformableSkip fwd+bwd level {level} ({batch}x{size}x{size}x{LEVEL_FILTERS[level]}), {sampling}", seconds))
+            rows.append((f"DeformableSkip fwd+bwd level {level} ({batch}x{size}x{size}x{LEVEL_FILTERS[level]}), {warp_sampling}", seconds))
     return rows
 
 
