@@ -36,3 +36,19 @@ def real_images():
 def rng():
     """A deterministic numpy generator per test."""
     return np.random.default_rng(1234)
+
+
+# ---- test tiers: `pytest` runs the fast tier; `pytest --all-tiers` (what CI runs) adds the slow one.
+
+def pytest_addoption(parser):
+    parser.addoption("--all-tiers", action="store_true",
+                     help="also run the slow tier (tests marked slow); CI and the README's test command do")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--all-tiers") or config.getoption("markexpr"):
+        return  # an explicit -m expression chooses for itself
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]

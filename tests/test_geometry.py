@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-import geometry_reference as reference
+from dgan_tf.geometry import reference
 from dgan_tf.geometry.parts import part_affines, part_masks
 from dgan_tf.geometry.keypoints import (
     L_ANKLE, L_ELBOW, L_HIP, L_SHOULDER, L_WRIST, R_ANKLE, R_ELBOW, R_HIP, R_KNEE, R_SHOULDER, R_WRIST,

@@ -74,3 +74,25 @@ def test_train_script_resumes_and_refuses_conflicts(tiny_run):
                       "baseline", "--no-progress")
     assert done.returncode == 2
     assert "variant: saved 'dsc', requested 'baseline'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_non_default_run_resumes_from_its_folder_alone(tmp_path):
+    """baseline at 256x256, interrupted after its first checkpoint, resumes with `--output-dir RUN` and no other flag."""
+    from dgan_tf.data.datasets import get_dataset
+    from dgan_tf.data.synthetic import ensure_synthetic_dataset
+
+    data = get_dataset("synthetic", data_root=str(tmp_path / "data"), image_size="256x256")
+    ensure_synthetic_dataset(data.data_dir, image_size=data.image_size, identities=3, images_per_identity=2)
+    run_dir = tmp_path / "run"
+    done = run_script("scripts/train.py", "--variant", "baseline", "--image-size", "256x256", "--data-root",
+                      tmp_path / "data", "--output-dir", run_dir, "--iterations", 2, "--batch-size", 1, "--width",
+                      0.0625, "--checkpoint-every", 1, "--sample-every", 5, "--no-progress")
+    assert done.returncode == 0, done.stderr[-3000:]
+    # As if killed after the first checkpoint: the second and the final generator never got written.
+    (run_dir / "checkpoints" / "ckpt-00000002.npz").unlink()
+    (run_dir / "generator.keras").unlink()
+    done = run_script("scripts/train.py", "--output-dir", run_dir, "--no-progress")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Resuming" in done.stdout and "iterations 1 -> 2" in done.stdout
+    assert "variant baseline" in done.stdout and "256x256" in done.stdout
+    assert (run_dir / "checkpoints" / "ckpt-00000002.npz").exists() and (run_dir / "generator.keras").exists()

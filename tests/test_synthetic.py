@@ -257,10 +257,10 @@ def test_bad_arguments_are_named(tmp_path, kwargs, message):
 
 
 def test_script_writes_a_dataset(tmp_path):
-    command = [sys.executable, str(REPO_ROOT / "scripts" / "make_synthetic.py"), "--out", str(tmp_path),
-               "--size", "128x64", "--identities", "2", "--images-per-identity", "2", "--test-fraction", "0.5"]
+    command = [sys.executable, str(REPO_ROOT / "scripts" / "make_synthetic.py"), "--output-dir", str(tmp_path),
+               "--image-size", "128x64", "--identities", "2", "--images-per-identity", "2", "--test-fraction", "0.5"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert '"images": 2' in result.stdout and synthetic.is_complete(tmp_path)
-    bad = subprocess.run(command[:-2] + ["--size", "12x"], capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and "HEIGHTxWIDTH" in bad.stderr
+    bad = subprocess.run(command[:-2] + ["--image-size", "12x"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "HxW" in bad.stderr

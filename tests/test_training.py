@@ -147,14 +147,14 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_data_root, tmp_path)
 
 
 def test_resume_refuses_a_conflicting_configuration(tiny_data_root, tmp_path):
-    from dgan_tf.config import load_config, reconcile_with_saved, save_config
+    from dgan_tf.config import load_config, resume_config, save_config
 
     save_config(tiny_config(tiny_data_root, "dsc"), tmp_path)
-    requested = tiny_config(tiny_data_root, "baseline", iterations=9)
     with pytest.raises(ValueError, match="variant: saved 'dsc', requested 'baseline'"):
-        reconcile_with_saved(load_config(tmp_path), requested, ["variant", "iterations"])
-    merged = reconcile_with_saved(load_config(tmp_path), tiny_config(tiny_data_root, iterations=9), ["iterations"])
+        resume_config(load_config(tmp_path), {"variant": "baseline", "iterations": 9})
+    merged = resume_config(load_config(tmp_path), {"iterations": 9, "variant": "dsc"})
     assert merged.iterations == 9 and merged.variant == "dsc"
+    assert resume_config(load_config(tmp_path), {}) == load_config(tmp_path)  # no flag: the saved run as it is
 
 
 JAX_SCRIPT = r"""

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dgan_tf.geometry.warp import warp_part, warp_parts
+from dgan_tf.geometry.warp import warp_part
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,18 +74,6 @@ def test_nearest_rounds_half_away_from_zero():
     np.testing.assert_array_equal(warped[0, 0], [2, 3, 4, 0])  # x + 0.5 rounds up
     # x - 0.5: -0.5 rounds to -1 (outside), 0.5 to 1, 1.5 to 2, 2.5 to 3 (not half to even).
     np.testing.assert_array_equal(warped[1, 0], [0, 2, 3, 4])
-
-
-def test_warp_parts_stacks_parts_and_validates(warp_inputs):
-    features, affines = warp_inputs
-    both = np.stack([affines, np.roll(affines, 1, axis=0)], axis=1)  # (B, 2, 8)
-    stacked = np.asarray(warp_parts(features, both))
-    assert stacked.shape == (3, 2, 13, 9, 4)
-    np.testing.assert_array_equal(stacked[:, 1], np.asarray(warp_part(features, both[:, 1])))
-    with pytest.raises(ValueError, match="Received"):
-        warp_parts(features, affines)
-    with pytest.raises(ValueError, match="warp_sampling"):
-        warp_part(features, affines, "cubic")
 
 
 @pytest.mark.parametrize("warp_sampling", ["nearest", "bilinear"])

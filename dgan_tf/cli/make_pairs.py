@@ -1,8 +1,8 @@
 """Build a pair CSV from an annotation CSV, as the original's create_pairs_dataset.py did.
 
 Examples:
-  python scripts/make_pairs.py data/market-annotation-train.csv --out data/market-pairs-train.csv --dataset market
-  python scripts/make_pairs.py data/market-annotation-test.csv --out data/market-pairs-test.csv \\
+  python scripts/make_pairs.py data/market-annotation-train.csv --output data/market-pairs-train.csv --dataset market
+  python scripts/make_pairs.py data/market-annotation-test.csv --output data/market-pairs-test.csv \\
       --dataset market --sample 12000 --seed 0
 """
 
@@ -12,36 +12,20 @@ from pathlib import Path
 
 
 from dgan_tf.data.annotations import AnnotationError, read_annotations, write_pairs
-from dgan_tf.data.datasets import DATASETS, get_dataset, parse_image_size
+from dgan_tf.cli.arguments import image_size_arg, positive_int
+from dgan_tf.data.datasets import DATASETS, get_dataset
 from dgan_tf.data.pairs import make_pairs, valid_image_mask
-
-
-def _image_size(text):
-    try:
-        return parse_image_size(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
-    return value
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("annotations", type=Path, help="annotation CSV (name:keypoints_y:keypoints_x)")
-    parser.add_argument("--out", type=Path, required=True, help="pair CSV to write (from,to)")
-    parser.add_argument("--dataset", required=True, choices=sorted(DATASETS), help="decides the id rule")
-    parser.add_argument("--sample", type=_positive_int, default=None,
+    parser.add_argument("--output", "--out", type=Path, required=True, help="pair CSV to write (from,to)")
+    parser.add_argument("--dataset", required=True, choices=tuple(DATASETS), help="decides the id rule")
+    parser.add_argument("--sample", type=positive_int, default=None,
                         help="keep a random sample of this many pairs (the original's test split: 12000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0, as the original)")
-    parser.add_argument("--image-size", type=_image_size, default=None,
+    parser.add_argument("--image-size", type=image_size_arg, default=None,
                         help="HxW frame to check coordinates against (default: market 128x64, fashion 256x256; "
                              "synthetic: no check, as it comes in two sizes)")
     return parser.parse_args(argv)
@@ -55,12 +39,12 @@ def main(argv=None):
     try:
         table = read_annotations(args.annotations, image_size=image_size)
         pairs = make_pairs(table, args.dataset, sample=args.sample, seed=args.seed)
-        write_pairs(args.out, pairs)
+        write_pairs(args.output, pairs)
     except (AnnotationError, OSError, ValueError) as e:
         print(f"make_pairs.py: error: {e}", file=sys.stderr)
         return 2
     valid = int(valid_image_mask(table.names, table.keypoints_yx, args.dataset).sum())
-    print(f"Wrote {len(pairs)} pairs ({valid} valid images of {len(table)}) to {args.out}")
+    print(f"Wrote {len(pairs)} pairs ({valid} valid images of {len(table)}) to {args.output}")
     return 0
 
 

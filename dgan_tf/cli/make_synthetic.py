@@ -1,9 +1,9 @@
 """Generate the synthetic articulated-figure dataset in the original's layout.
 
 Examples:
-    python scripts/make_synthetic.py --out data/synthetic                      # 2,000 images, 128x64
-    python scripts/make_synthetic.py --out data/synthetic-256 --size 256x256 --identities 100
-    python scripts/make_synthetic.py --out data/synthetic --if-missing         # keep a complete one
+    python scripts/make_synthetic.py --output-dir data/synthetic                      # 2,000 images, 128x64
+    python scripts/make_synthetic.py --output-dir data/synthetic-256 --image-size 256x256 --identities 100
+    python scripts/make_synthetic.py --output-dir data/synthetic --if-missing         # keep a complete one
 
 Writes OUT/synthetic-dataset/{train,test}/<id>_<k>.jpg, OUT/synthetic-annotation-{train,test}.csv,
 OUT/synthetic-pairs-{train,test}.csv and, last, OUT/synthetic-complete.json; prints the summary.
@@ -15,22 +15,14 @@ import sys
 from pathlib import Path
 
 
+from dgan_tf.cli.arguments import image_size_arg
 from dgan_tf.data import synthetic
-
-
-def parse_size(text):
-    """'128x64' -> (128, 64): height x width."""
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH such as 128x64 or 256x256, got {text!r}") from None
-    return height, width
 
 
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True, type=Path, help="output folder (created if needed)")
-    parser.add_argument("--size", type=parse_size, default=synthetic.DEFAULT_IMAGE_SIZE,
+    parser.add_argument("--output-dir", "--out", required=True, type=Path, help="output folder (created if needed)")
+    parser.add_argument("--image-size", "--size", type=image_size_arg, default=synthetic.DEFAULT_IMAGE_SIZE,
                         help="image size HEIGHTxWIDTH (default 128x64; 256x256 for DeepFashion-like data)")
     parser.add_argument("--identities", type=int, default=synthetic.DEFAULT_IDENTITIES,
                         help=f"number of people (default {synthetic.DEFAULT_IDENTITIES})")
@@ -50,9 +42,9 @@ def main(argv=None):
                   test_fraction=args.test_fraction)
     try:
         if args.if_missing:
-            summary = synthetic.ensure_synthetic_dataset(args.out, args.size, **kwargs)
+            summary = synthetic.ensure_synthetic_dataset(args.output_dir, args.image_size, **kwargs)
         else:
-            summary = synthetic.make_synthetic_dataset(args.out, args.size, **kwargs)
+            summary = synthetic.make_synthetic_dataset(args.output_dir, args.image_size, **kwargs)
     except ValueError as e:
         print(f"make_synthetic.py: error: {e}", file=sys.stderr)
         return 2

@@ -12,13 +12,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from dgan_tf.data.datasets import DATASETS
+
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", help="a run folder written by train.py, or its generator.keras file")
     p.add_argument("--score-dir", help="score this folder of <from>_<to>.png/.jpg images instead of generating")
-    p.add_argument("--dataset", choices=("synthetic", "market", "fashion"),
+    p.add_argument("--dataset", choices=tuple(DATASETS),
                    help="default: the run's dataset (required with --score-dir)")
     p.add_argument("--image-size", help="synthetic only, with --score-dir: 128x64 or 256x256")
     p.add_argument("--data-root", help="default: the run's data root, else data")
@@ -46,20 +48,6 @@ def load_scorer(args):
         return None, "IS, mask-IS and FID skipped: InceptionV3 ImageNet weights not found."
 
 
-def fid_reference_features(scorer, data, which, targets, progress):
-    if scorer is None:
-        return None
-    if which == "test":
-        return scorer.pool_features(targets)
-    from dgan_tf.data.annotations import read_annotations
-    from dgan_tf.evaluation.protocol import _load_image
-
-    table = read_annotations(data.annotation_csv("train"), image_size=data.image_size)
-    folder = Path(data.images_dir("train"))
-    images = [_load_image(folder / name, data.image_size) for name in table.names if (folder / name).exists()]
-    return scorer.pool_features(images)
-
-
 def main(argv=None):
     args = parse_args(argv)
     try:
@@ -81,7 +69,6 @@ def run(args):
     if args.checkpoint:
         import keras
 
-        import dgan_tf.layers  # noqa: F401  (registers the custom layers for loading)
         from dgan_tf.config import load_config
 
         run_dir = Path(args.checkpoint)
@@ -111,7 +98,7 @@ def run(args):
         label, title = score_dir.name, f"{args.dataset} test, {len(pairs)} pairs from {score_dir}"
 
     scorer, note = load_scorer(args)
-    reference = fid_reference_features(scorer, data, args.fid_reference, targets, progress)
+    reference = None if scorer is None else evaluation.fid_reference_features(scorer, data, args.fid_reference, targets)
     rows = {label: evaluation.score(generated, targets, keypoints, scorer, reference, progress)}
     if args.real_data:
         rows["Real data"] = evaluation.score(targets, targets, keypoints, scorer, reference, progress)

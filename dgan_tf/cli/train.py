@@ -12,7 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from dgan_tf.data.datasets import DATASETS, parse_image_size
+from dgan_tf.cli.arguments import image_size_arg
+from dgan_tf.data.datasets import DATASETS
 from dgan_tf.options import FEATURES, NORMS, PRECISIONS, WARP_SAMPLINGS
 from dgan_tf.variants import VARIANTS
 
@@ -22,13 +23,6 @@ DEFAULT_DATASET, DEFAULT_VARIANT = "synthetic", "dsc"
 CONFIG_FLAGS = ("dataset", "variant", "image_size", "iterations", "batch_size", "data_root", "seed",
                 "checkpoint_every", "sample_every", "features", "width", "norm", "warp_sampling", "precision",
                 "learning_rate")
-
-
-def image_size_arg(text):
-    try:
-        return parse_image_size(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def parse_args(argv):

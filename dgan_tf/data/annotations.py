@@ -7,7 +7,6 @@ list of 18 integers (row y, then column x; -1 = missing joint). Pair CSV: plain 
 import csv
 import io
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -180,71 +179,35 @@ def _parse_coordinates(field_text, column):
     return values
 
 
-def _row_problem(keypoints, image_size):
-    """A string describing a geometric problem in one (18, 2) row, or None."""
-    missing = keypoints == MISSING  # (18, 2)
-    half = np.flatnonzero(missing[:, 0] != missing[:, 1])
-    if half.size:
-        j = int(half[0])
-        return f"joint {j} has only one coordinate missing (y={keypoints[j, 0]}, x={keypoints[j, 1]}); use -1 for both"
+def _geometry_problems(keypoints, image_size):
+    """{row index: what is wrong} for (N, 18, 2) keypoints: one coordinate missing, or a joint outside the image."""
+    missing = keypoints == MISSING  # (N, 18, 2)
+    problems = {}
+    half = missing[..., 0] != missing[..., 1]  # (N, 18)
+    for row, joint in zip(*np.nonzero(half)):
+        problems.setdefault(int(row), f"joint {joint} has only one coordinate missing (y={keypoints[row, joint, 0]}, "
+                                      f"x={keypoints[row, joint, 1]}); use -1 for both")
     if image_size is not None:
         height, width = image_size
-        outside = ~missing[:, 0] & ((keypoints[:, 0] >= height) | (keypoints[:, 1] >= width))
-        if outside.any():
-            j = int(np.flatnonzero(outside)[0])
-            return (f"joint {j} at (y={keypoints[j, 0]}, x={keypoints[j, 1]}) is outside the "
-                    f"{height}x{width} image (0 <= y < {height}, 0 <= x < {width})")
-    return None
-
-
-_INTEGER_LIST_CHARS = re.compile(r"[\[\]0-9, \t-]*")
-
-
-def _parse_all_fast(frame, image_size):
-    """(names, (N, 18, 2) keypoints) when every row is well formed, else None (the slow path explains)."""
-    names = frame["name"].tolist()
-    if len(set(names)) != len(names) or not all(n.strip() for n in names):
-        return None
-    fields = {}
-    for column in ANNOTATION_COLUMNS[1:]:
-        joined = "[" + ",".join(frame[column].tolist()) + "]"
-        if not _INTEGER_LIST_CHARS.fullmatch(joined):  # only digits, '-', brackets: JSON can only give ints
-            return None
-        try:
-            values = np.array(json.loads(joined), dtype=np.int64)
-        except (json.JSONDecodeError, ValueError, OverflowError):
-            return None
-        if values.shape != (len(names), NUM_JOINTS):
-            return None
-        fields[column] = values
-    keypoints = np.stack([fields["keypoints_y"], fields["keypoints_x"]], axis=-1)  # (N, 18, 2)
-    missing = keypoints == MISSING
-    if (keypoints < MISSING).any() or (keypoints > _INT32_MAX).any() or (missing[..., 0] != missing[..., 1]).any():
-        return None
-    if image_size is not None:
-        inside = (keypoints[..., 0] < image_size[0]) & (keypoints[..., 1] < image_size[1])
-        if not (inside | missing[..., 0]).all():
-            return None
-    return names, keypoints
+        outside = ~missing[..., 0] & ((keypoints[..., 0] >= height) | (keypoints[..., 1] >= width))  # (N, 18)
+        for row, joint in zip(*np.nonzero(outside)):
+            problems.setdefault(int(row), f"joint {joint} at (y={keypoints[row, joint, 0]}, x={keypoints[row, joint, 1]}) "
+                                          f"is outside the {height}x{width} image (0 <= y < {height}, 0 <= x < {width})")
+    return problems
 
 
 def read_annotations(path, image_size=None):
     """Read an annotation CSV into a KeypointTable; any bad row raises AnnotationError naming file and line.
 
-    image_size=(H, W) also checks every present joint lies inside the image.
+    image_size=(H, W) also checks every present joint lies inside the image. One validator: each field's
+    syntax row by row, then the geometry of all rows at once.
     """
     kind = "annotation"
     image_size = _validate_image_size(image_size)
     text = _read_text(path, kind)
     _check_header(path, text, ":", ANNOTATION_COLUMNS, kind)
     frame = _read_frame(path, text, ":", csv.QUOTE_NONE, ANNOTATION_COLUMNS, kind)
-    if len(frame) == 0:
-        raise AnnotationError(f"annotation file {path} has a header but no annotation rows", path=path)
-    fast = _parse_all_fast(frame, image_size)
-    if fast is not None:
-        return KeypointTable(tuple(fast[0]), fast[1].astype(np.int32))
-
-    problems, names, rows, first_line_of = [], [], [], {}
+    problems, names, lines, rows, first_line_of = [], [], [], [], {}
     for i, (name, ys, xs) in enumerate(frame.itertuples(index=False, name=None)):
         line = i + 2
         if not (name.strip() or ys.strip() or xs.strip()):
@@ -259,19 +222,20 @@ def read_annotations(path, image_size=None):
         y = _parse_coordinates(ys, "keypoints_y")
         x = _parse_coordinates(xs, "keypoints_x") if not isinstance(y, str) else None
         error = y if isinstance(y, str) else x if isinstance(x, str) else None
-        if error is None:
-            keypoints = np.stack([np.asarray(y, np.int64), np.asarray(x, np.int64)], axis=-1)  # (18, 2)
-            error = _row_problem(keypoints, image_size)
         if error is not None:
             problems.append((line, f"{error} (image {name!r})"))
             continue
         names.append(name)
-        rows.append(keypoints)
+        lines.append(line)
+        rows.append((y, x))
+    keypoints = np.asarray(rows, dtype=np.int64).reshape(-1, 2, NUM_JOINTS).transpose(0, 2, 1)  # (N, 18, 2)
+    for row, message in _geometry_problems(keypoints, image_size).items():
+        problems.append((lines[row], f"{message} (image {names[row]!r})"))
     if problems:
-        _raise_bad_rows(path, problems, kind)
+        _raise_bad_rows(path, sorted(problems), kind)
     if not names:
         raise AnnotationError(f"annotation file {path} has a header but no annotation rows", path=path)
-    return KeypointTable(tuple(names), np.stack(rows).astype(np.int32))
+    return KeypointTable(tuple(names), keypoints.astype(np.int32))
 
 
 def _check_names(names, what):
@@ -296,12 +260,11 @@ def write_annotations(path, names, keypoints_yx):
     if len(set(names)) != len(names):
         raise ValueError("names must be unique. Received duplicates: "
                          f"{sorted({n for n in names if names.count(n) > 1})[:5]}")
-    for row, name in enumerate(names):
-        if (keypoints[row] < MISSING).any():
-            raise ValueError(f"keypoints_yx has a value below -1 for name={name!r}")
-        problem = _row_problem(keypoints[row], None)
-        if problem:
-            raise ValueError(f"keypoints_yx for name={name!r}: {problem}")
+    below = np.flatnonzero((keypoints < MISSING).any(axis=(1, 2)))
+    if below.size:
+        raise ValueError(f"keypoints_yx has a value below -1 for name={names[below[0]]!r}")
+    for row, problem in _geometry_problems(keypoints, None).items():
+        raise ValueError(f"keypoints_yx for name={names[row]!r}: {problem}")
     lines = [":".join(ANNOTATION_COLUMNS)]
     for name, kp in zip(names, keypoints.tolist()):
         ys = ", ".join(str(j[0]) for j in kp)

@@ -117,7 +117,7 @@ class DatasetConfig:
                   f"{self.data_dir}/{self.file_prefixes[0]}-pairs-{split}.csv")
         hint = self.how_to_obtain.format(root=self.data_root)
         if missing == [f"pair file {pairs}"] and self.name != "synthetic":
-            hint = (f"Create the pairs with: python scripts/make_pairs.py {annotations} --out {pairs} "
+            hint = (f"Create the pairs with: python scripts/make_pairs.py {annotations} --output {pairs} "
                     f"--dataset {self.name}" + (" --sample 12000 --seed 0" if split == "test" else ""))
         raise DatasetNotFoundError(
             f"Dataset {self.name!r} ({self.image_size[0]}x{self.image_size[1]}, split {split!r}) is incomplete: "

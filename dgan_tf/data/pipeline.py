@@ -84,7 +84,7 @@ def decode_image(path, image_size):
 
 
 def make_pair_dataset(images_dir, pairs, table, image_size, batch_size, *, shuffle=True, seed=0,
-                      repeat=True, drop_remainder=True, check_files=True):
+                      repeat=True, drop_remainder=True):
     """Pairs (DataFrame from, to) + KeypointTable -> tf.data.Dataset of batched pair dicts.
 
     Reshuffles every pass (seeded), decodes in parallel, prefetches.
@@ -94,8 +94,7 @@ def make_pair_dataset(images_dir, pairs, table, image_size, batch_size, *, shuff
     if len(pairs) == 0:
         raise ValueError("the pair list is empty: nothing to load")
     from_index, to_index = pair_indices(pairs, table)
-    if check_files:
-        check_images_exist(images_dir, set(pd_column(pairs, "from")) | set(pd_column(pairs, "to")))
+    check_images_exist(images_dir, set(pd_column(pairs, "from")) | set(pd_column(pairs, "to")))
     paths = tf.constant([os.path.join(str(images_dir), n) for n in table.names])  # (N,)
     keypoints = tf.constant(table.keypoints_yx.astype(np.float32))  # (N, 18, 2)
 

@@ -23,7 +23,7 @@ def pair_file_name(source_name, target_name, suffix=".png"):
     return f"{source_name}_{target_name}{suffix}"
 
 
-def _load_image(path, image_size=None):
+def load_image(path, image_size=None):
     import imageio.v3 as iio
 
     try:
@@ -115,11 +115,11 @@ def load_scored_dir(score_dir, data, split="test", progress=True):
     generated, targets, keypoints, rows = [], [], [], []
     for i, path in tqdm(matched, desc="loading", unit="image", disable=not progress):
         try:
-            generated.append(extract_generated(_load_image(path), data.image_size))
+            generated.append(extract_generated(load_image(path), data.image_size))
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from None
         target_name = pairs["to"].iloc[i]
-        targets.append(_load_image(images_dir / target_name, data.image_size))
+        targets.append(load_image(images_dir / target_name, data.image_size))
         keypoints.append(table.get(target_name))
         rows.append(i)
     return pairs.iloc[rows].reset_index(drop=True), np.stack(generated), np.stack(targets), np.stack(keypoints), \
@@ -176,3 +176,15 @@ def write_report(out_dir, rows, title, notes=()):
     atomic_write_text(out_dir / "metrics.json", json.dumps(payload, indent=2))
     atomic_write_text(out_dir / "metrics.md", text)
     return text
+
+
+def fid_reference_features(scorer, data, which, targets):
+    """Inception pool features of FID's real set: the test targets, or every training image (later papers)."""
+    if which == "test":
+        return scorer.pool_features(targets)
+    from dgan_tf.data.annotations import read_annotations
+
+    table = read_annotations(data.annotation_csv("train"), image_size=data.image_size)
+    folder = Path(data.images_dir("train"))
+    images = [load_image(folder / name, data.image_size) for name in table.names if (folder / name).exists()]
+    return scorer.pool_features(images)

@@ -69,14 +69,3 @@ def warp_part(features, affine, warp_sampling="nearest"):
                 term = weight * _gather_pixels(flat, x0 + dx, y0 + dy, height, width)
                 result = term if result is None else result + term
     return ops.reshape(result, ops.shape(features))
-
-
-def warp_parts(features, affines, warp_sampling="nearest"):
-    """Features (B, h, w, C) and affines (B, P, 8) -> every part warped (B, P, h, w, C).
-
-    Holds all P warped copies: for the deformable skip use warp_part part by part instead.
-    """
-    if len(affines.shape) != 3 or affines.shape[2] != 8:
-        raise ValueError(f"`affines` must have shape (batch, parts, 8). Received: affines.shape={tuple(affines.shape)}")
-    parts = [warp_part(features, affines[:, p], warp_sampling) for p in range(affines.shape[1])]
-    return ops.stack(parts, axis=1)

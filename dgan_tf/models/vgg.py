@@ -25,11 +25,6 @@ VGG19_LAYER_NAMES = tuple(
 )
 
 
-def default_vgg19_weights_path():
-    """Where Keras keeps the VGG19 no-top weights: $KERAS_HOME (or ~/.keras)/models/<file>."""
-    return weights.default_weights_path(VGG19_NOTOP_FILENAME)
-
-
 def resolve_vgg19_weights(weights_path=None):
     """The weights file to load: `weights_path` if given, else the Keras cache; raises if absent."""
     return weights.resolve_weights(

@@ -15,7 +15,6 @@ from dgan_tf.files import atomic_open, atomic_write_text
 CHECKPOINT_DIR = "checkpoints"
 LATEST_FILE = "latest.json"
 _NAME = re.compile(r"^ckpt-(\d{8})\.npz$")
-GROUPS = ("generator", "discriminator", "generator_optimizer", "discriminator_optimizer")
 
 
 def _variable_groups(gan):

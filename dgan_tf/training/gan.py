@@ -1,17 +1,44 @@
-"""The GAN: generator + discriminator + losses, with one D update then one G update per iteration (SPEC §6).
+"""The GAN: generator, discriminator and their named losses; one D update then one G update per iteration (SPEC §6).
 
-A training batch holds three minibatches stacked on the batch axis, as the original drew them:
-D's real examples, the pairs G fakes for D (a different minibatch), and the pairs of the G update.
-`train_step` is the TensorFlow step (GradientTape); `make_jax_train_step` is the JAX one.
+A training batch holds three minibatches stacked on the batch axis, as the original drew them: D's real
+examples, the pairs G fakes for D (a different minibatch), and the pairs of the G update.
+
+`DeformableGAN` is a plain class, not a `keras.Model`: it is never saved whole (the generator is a
+functional model saved on its own; the training state is a checkpoint), the trainer drives both backends
+with one loop, and the JAX step is a pure function of the state. `train_step` is the TensorFlow step;
+`dgan_tf.training.jax_step` holds the JAX one. Both take their losses from `generator_loss_terms`.
 """
 
-import keras
+import dataclasses
+from typing import Callable
+
 from keras import ops
 
 from dgan_tf.losses import discriminator_adversarial_loss, generator_adversarial_loss
 
 MINIBATCHES_PER_ITERATION = 3
-LOSS_NAMES = ("d_loss", "g_adversarial", "g_reconstruction", "g_loss")
+D_LOSS, G_LOSS = "d_loss", "g_loss"
+
+
+@dataclasses.dataclass(frozen=True)
+class LossTerm:
+    """One weighted term of the generator loss: weight * fn(target_image, generated_image, fake_prob)."""
+
+    weight: float
+    fn: Callable
+
+
+def default_generator_terms(reconstruction_loss, reconstruction_weight):
+    """The paper's generator loss terms by name (SPEC §5).
+
+    To add a term, add an entry here (or pass `generator_terms` to DeformableGAN): both train steps, the
+    logs, TensorBoard and the progress bar show every term under its name with no other edit.
+    """
+    return {
+        "g_adversarial": LossTerm(1.0, lambda target, generated, fake_prob: generator_adversarial_loss(fake_prob)),
+        "g_reconstruction": LossTerm(float(reconstruction_weight),
+                                     lambda target, generated, fake_prob: reconstruction_loss(target, generated)),
+    }
 
 
 def split_minibatches(batch):
@@ -28,39 +55,46 @@ def discriminator_inputs(pairs, image):
     return [pairs["source_image"], pairs["source_keypoints"], image, pairs["target_keypoints"]]
 
 
-@keras.saving.register_keras_serializable(package="dgan_tf")
-class DeformableGAN(keras.Model):
-    """Holds G and D; `call` is the generator. Loss weights are constructor arguments."""
+class DeformableGAN:
+    """Holds G, D, their optimisers and the named loss terms; loss weights are constructor arguments."""
 
-    def __init__(self, generator, discriminator, reconstruction_loss, reconstruction_weight=100.0,
-                 loss_scale=1.0, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, generator, discriminator, reconstruction_loss=None, reconstruction_weight=100.0,
+                 loss_scale=1.0, generator_terms=None):
+        if generator_terms is None:
+            if reconstruction_loss is None:
+                raise ValueError("DeformableGAN needs a reconstruction_loss or explicit generator_terms")
+            generator_terms = default_generator_terms(reconstruction_loss, reconstruction_weight)
+        reserved = {D_LOSS, G_LOSS} & set(generator_terms)
+        if reserved:
+            raise ValueError(f"generator_terms may not be named {sorted(reserved)}: those names are the totals")
         self.generator = generator
         self.discriminator = discriminator
-        self.reconstruction_loss = reconstruction_loss
-        self.reconstruction_weight = float(reconstruction_weight)
+        self.generator_terms = dict(generator_terms)
         # 1 / replicas under tf.distribute, so that summed replica gradients are means.
         self.loss_scale = float(loss_scale)
+        self.generator_optimizer = self.discriminator_optimizer = None
 
-    def compile(self, generator_optimizer, discriminator_optimizer, **kwargs):
-        super().compile(**kwargs)
+    @property
+    def loss_names(self):
+        """Names of the values every train step returns, in log order."""
+        return (D_LOSS, *self.generator_terms, G_LOSS)
+
+    def compile(self, generator_optimizer, discriminator_optimizer):
+        """Attach the optimisers and create their variables (checkpoints and the JAX state need them)."""
         self.generator_optimizer = generator_optimizer
         self.discriminator_optimizer = discriminator_optimizer
-
-    def build_optimizers(self):
-        self.generator_optimizer.build(self.generator.trainable_variables)
-        self.discriminator_optimizer.build(self.discriminator.trainable_variables)
-
-    def call(self, inputs, training=False):
-        return self.generator(inputs, training=training)
+        generator_optimizer.build(self.generator.trainable_variables)
+        discriminator_optimizer.build(self.discriminator.trainable_variables)
 
     def discriminator_loss(self, real_prob, fake_prob):
         return discriminator_adversarial_loss(ops.cast(real_prob, "float32"), ops.cast(fake_prob, "float32"))
 
     def generator_losses(self, fake_prob, target_image, generated):
-        adversarial = generator_adversarial_loss(ops.cast(fake_prob, "float32"))
-        reconstruction = self.reconstruction_loss(ops.cast(target_image, "float32"), ops.cast(generated, "float32"))
-        return adversarial, reconstruction, adversarial + self.reconstruction_weight * reconstruction
+        """{term name: unweighted value}, and the weighted total."""
+        target, generated, fake_prob = (ops.cast(x, "float32") for x in (target_image, generated, fake_prob))
+        values = {name: term.fn(target, generated, fake_prob) for name, term in self.generator_terms.items()}
+        total = sum(term.weight * values[name] for name, term in self.generator_terms.items())
+        return values, total
 
     def train_step(self, data):
         """One D update then one G update on the TensorFlow backend; returns the losses by name."""
@@ -79,79 +113,12 @@ class DeformableGAN(keras.Model):
         with tf.GradientTape() as tape:
             generated = self.generator(generator_inputs(update), training=True)
             fake_prob = self.discriminator(discriminator_inputs(update, generated), training=True)
-            adversarial, reconstruction, g_loss = self.generator_losses(fake_prob, update["target_image"], generated)
+            terms, g_loss = self.generator_losses(fake_prob, update["target_image"], generated)
             g_scaled = self._scale(self.generator_optimizer, g_loss)
         g_variables = self.generator.trainable_variables
         self.generator_optimizer.apply_gradients(zip(tape.gradient(g_scaled, g_variables), g_variables))
-        return dict(zip(LOSS_NAMES, (d_loss, adversarial, reconstruction, g_loss)))
+        return {D_LOSS: d_loss, **terms, G_LOSS: g_loss}
 
     def _scale(self, optimizer, loss):
         loss = loss * self.loss_scale
         return optimizer.scale_loss(loss) if hasattr(optimizer, "scale_loss") else loss
-
-    def get_config(self):
-        raise NotImplementedError(
-            "DeformableGAN is not saved as a whole: save `gan.generator` (a functional model) and use "
-            "dgan_tf.training.checkpoints for the training state.")
-
-
-def make_jax_train_step(gan):
-    """A jitted pure step for the JAX backend: (state, batch) -> (state, losses).
-
-    state = (g_trainable, g_non_trainable, d_trainable, d_non_trainable, g_optimizer_vars, d_optimizer_vars),
-    from `jax_state(gan)`; write it back to the Keras variables with `assign_jax_state`.
-    """
-    import jax
-
-    generator, discriminator = gan.generator, gan.discriminator
-
-    def d_loss_fn(d_trainable, d_non_trainable, real, fake, generated):
-        real_prob, d_non_trainable = discriminator.stateless_call(
-            d_trainable, d_non_trainable, discriminator_inputs(real, real["target_image"]), training=True)
-        fake_prob, d_non_trainable = discriminator.stateless_call(
-            d_trainable, d_non_trainable, discriminator_inputs(fake, generated), training=True)
-        return gan.discriminator_loss(real_prob, fake_prob), d_non_trainable
-
-    def g_loss_fn(g_trainable, g_non_trainable, d_trainable, d_non_trainable, update):
-        generated, g_non_trainable = generator.stateless_call(
-            g_trainable, g_non_trainable, generator_inputs(update), training=True)
-        fake_prob, _ = discriminator.stateless_call(
-            d_trainable, d_non_trainable, discriminator_inputs(update, generated), training=True)
-        adversarial, reconstruction, total = gan.generator_losses(fake_prob, update["target_image"], generated)
-        return total, (g_non_trainable, adversarial, reconstruction)
-
-    @jax.jit
-    def step(state, batch):
-        g_trainable, g_non_trainable, d_trainable, d_non_trainable, g_opt, d_opt = state
-        real, fake, update = split_minibatches(batch)
-        generated, g_non_trainable = generator.stateless_call(
-            g_trainable, g_non_trainable, generator_inputs(fake), training=True)
-        generated = jax.lax.stop_gradient(generated)
-        (d_loss, d_non_trainable), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
-            d_trainable, d_non_trainable, real, fake, generated)
-        d_trainable, d_opt = gan.discriminator_optimizer.stateless_apply(d_opt, d_grads, d_trainable)
-        (g_loss, (g_non_trainable, adversarial, reconstruction)), g_grads = jax.value_and_grad(
-            g_loss_fn, has_aux=True)(g_trainable, g_non_trainable, d_trainable, d_non_trainable, update)
-        g_trainable, g_opt = gan.generator_optimizer.stateless_apply(g_opt, g_grads, g_trainable)
-        state = (g_trainable, g_non_trainable, d_trainable, d_non_trainable, g_opt, d_opt)
-        return state, dict(zip(LOSS_NAMES, (d_loss, adversarial, reconstruction, g_loss)))
-
-    return step
-
-
-def _state_variables(gan):
-    return (gan.generator.trainable_variables, gan.generator.non_trainable_variables,
-            gan.discriminator.trainable_variables, gan.discriminator.non_trainable_variables,
-            gan.generator_optimizer.variables, gan.discriminator_optimizer.variables)
-
-
-def jax_state(gan):
-    """The Keras variables' current values as the JAX step's state tuple."""
-    return tuple([v.value for v in group] for group in _state_variables(gan))
-
-
-def assign_jax_state(gan, state):
-    """Write the JAX step's state back into the Keras variables (before saving or sampling)."""
-    for group, values in zip(_state_variables(gan), state):
-        for variable, value in zip(group, values):
-            variable.assign(value)

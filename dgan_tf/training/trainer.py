@@ -98,6 +98,7 @@ class Trainer:
                              "use mixed_bfloat16 on JAX")
         self.step = 0
         self.last_losses = {}
+        self.trackers = {}  # one keras.metrics.Mean per loss name: TensorBoard gets the mean over each log interval
 
     # ---- setup
     def setup(self):
@@ -159,11 +160,10 @@ class Trainer:
         if self.config.precision == "mixed_float16":
             g_opt, d_opt = keras.optimizers.LossScaleOptimizer(g_opt), keras.optimizers.LossScaleOptimizer(d_opt)
         self.gan.compile(generator_optimizer=g_opt, discriminator_optimizer=d_opt)
-        self.gan.build_optimizers()
 
     def _make_step(self):
         if self.backend == "jax":
-            from dgan_tf.training.gan import assign_jax_state, jax_state, make_jax_train_step
+            from dgan_tf.training.jax_step import assign_jax_state, jax_state, make_jax_train_step
 
             jax_step = make_jax_train_step(self.gan)
             self._state = jax_state(self.gan)
@@ -232,6 +232,20 @@ class Trainer:
         os.replace(tmp, path)
         return path
 
+    # ---- loss trackers
+    def _track(self, losses):
+        for name, value in losses.items():
+            if name not in self.trackers:
+                self.trackers[name] = keras.metrics.Mean(name=name)
+            self.trackers[name].update_state(value)
+
+    def _tracked_means(self):
+        """{name: mean since the last call}, then the trackers start over."""
+        means = {name: float(tracker.result()) for name, tracker in self.trackers.items()}
+        for tracker in self.trackers.values():
+            tracker.reset_state()
+        return means
+
     # ---- loop
     def run(self, on_step=None):
         """Train until config.iterations; returns the last losses. `on_step(trainer)` runs after each step."""
@@ -253,9 +267,10 @@ class Trainer:
                         "Try a lower learning rate or float32 precision.")
                 self.step += 1
                 self.last_losses = losses
+                self._track(losses)
                 rate = (self.step - start_step) * config.batch_size / max(time.perf_counter() - start, 1e-9)
                 if self.step % self.log_every == 0 or self.step == config.iterations:
-                    writer.scalars(losses, self.step)
+                    writer.scalars(self._tracked_means(), self.step)
                     writer.scalars({"images_per_second": rate}, self.step)
                 bar.update(1)
                 bar.set_postfix({**{k: f"{v:.3g}" for k, v in losses.items()}, "img/s": f"{rate:.2f}"})
@@ -303,10 +318,3 @@ class SummaryWriter:
         self._writer.flush()
         self._writer.close()
 
-
-def train(config, output_dir, **kwargs):
-    """Convenience: build a Trainer, run it, return it."""
-    trainer = Trainer(config, output_dir, **kwargs)
-    trainer.setup()
-    trainer.run()
-    return trainer

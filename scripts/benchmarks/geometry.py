@@ -14,7 +14,6 @@ import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
-sys.path.insert(0, str(REPO_ROOT / "tests"))  # the numpy/skimage reference lives beside the tests
 
 from _common import machine_description, median_seconds  # noqa: E402
 
@@ -56,7 +55,7 @@ def _synthetic_pairs(count, rng):
 def bench_geometry(pairs, repeats):
     import tensorflow as tf
 
-    import geometry_reference as reference
+    from dgan_tf.geometry import reference
     from dgan_tf.geometry.parts import part_affines, part_masks
 
     source, target = (tf.constant(x) for x in pairs)

@@ -1,7 +1,7 @@
 """Independent per-pair numpy/scikit-image reference for part masks and affines (SPEC §2).
 
 Follows the original [pose_transform.py] literally, one pair at a time, so that the batched
-keras.ops implementation in dgan_tf.geometry can be checked against it. Like the original, it
+keras.ops implementation in dgan_tf.geometry.parts can be checked against it (tests, benchmark). Like the original, it
 assumes the four torso joints are present in both images (it raises KeyError otherwise).
 """
 

@@ -1,0 +1,23 @@
+"""Argument types shared by the command-line programs, so every program spells and checks a flag the same way."""
+
+import argparse
+
+from dgan_tf.data.datasets import parse_image_size
+
+
+def image_size_arg(text):
+    """--image-size HxW -> (H, W), through the dataset registry's parser."""
+    try:
+        return parse_image_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
+    return value
