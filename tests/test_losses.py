@@ -144,7 +144,7 @@ def test_vgg_missing_weights_error_names_file_folder_and_alternatives(tmp_path, 
     message = str(info.value)
     assert VGG19_NOTOP_FILENAME in message
     assert str(tmp_path / "models") in message
-    assert "https://" in message and "--vgg-weights PATH" in message and "--nn-features pixels" in message
+    assert "https://" in message and "--vgg-weights PATH" in message and "--features pixels" in message
     with pytest.raises(WeightsNotFoundError, match="nowhere.h5"):
         build_vgg_features("block1_conv2", weights_path=tmp_path / "nowhere.h5")
 

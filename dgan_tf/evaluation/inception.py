@@ -1,10 +1,12 @@
-"""Keras InceptionV3 (ImageNet) for the Inception Score and FID (SPEC §7), loaded offline only.
+"""Inception networks for the Inception Score and FID (SPEC §7): the selector, and Keras's InceptionV3.
 
-The weights are never downloaded: they are read from the Keras folder or an explicit path, and a
-missing file raises WeightsNotFoundError saying where to put it. Random weights exist for tests and
-smoke runs only, through the explicit `weights="random"`.
-Note: the original scored IS with the 2015 OpenAI Inception graph (1008 classes); Keras's
-InceptionV3 gives slightly different values, so report which network was used.
+Two networks, chosen with `make_inception_scorer(kind)`:
+- "2015" (default): the 2015 Inception graph the published IS (OpenAI) and FID (TTUR) values were computed
+  with, 1008 classes; see dgan_tf.evaluation.inception2015.
+- "keras": Keras's InceptionV3 (1000 ImageNet classes, other weights and preprocessing); its IS and FID are
+  NOT comparable with published values, and reports say so through `scorer.label`.
+Weights: the path given, else the Keras cache, else a verified download unless offline (dgan_tf.weights).
+Random weights exist for tests and smoke runs only, through the explicit `weights="random"`.
 """
 
 import numpy as np
@@ -19,7 +21,44 @@ WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
 WEIGHTS_URL = (
     "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/" + WEIGHTS_FILE
 )
+# The md5 Keras checks (keras/src/applications/inception_v3.py, include_top=True).
+WEIGHTS_MD5 = "9a0d58056eeedaa3f26cb7ebd46da564"
 WEIGHT_CHOICES = ("imagenet", "random")
+
+INCEPTION_KINDS = ("2015", "keras")
+DEFAULT_KIND = "2015"
+KERAS_LABEL = "Keras InceptionV3 (1000 classes): not comparable with published values"
+PATH_FLAGS = {"2015": "--inception-graph PATH", "keras": "--inception-weights PATH"}
+
+KERAS_INCEPTION_V3 = weights.WeightFile(
+    file_name=WEIGHTS_FILE, url=WEIGHTS_URL, file_hash=WEIGHTS_MD5,
+    what="InceptionV3 ImageNet weights (Keras, include_top)", path_flag=PATH_FLAGS["keras"],
+    alternatives="or use the 2015 graph with --inception 2015; or skip IS and FID with --no-inception.")
+
+
+def inception_label(kind):
+    """The report label of an Inception kind: whether its IS/FID compare with published values."""
+    if kind not in INCEPTION_KINDS:
+        raise ValueError(f"`kind` must be one of {INCEPTION_KINDS}. Received: kind={kind!r}")
+    if kind == "keras":
+        return KERAS_LABEL
+    from dgan_tf.evaluation.inception2015 import LABEL
+    return LABEL
+
+
+def make_inception_scorer(kind=DEFAULT_KIND, weights_path=None, offline=False, batch_size=50, progress=False):
+    """The IS/FID network of `kind` ("2015" or "keras"), with the same methods and a `label` for reports.
+
+    weights_path: the 2015 graph's classify_image_graph_def.pb (--inception-graph) or Keras's .h5
+    (--inception-weights); None looks in the Keras cache and downloads unless `offline` (or $DGAN_OFFLINE).
+    Raises WeightsNotFoundError when the file can be neither found nor fetched.
+    """
+    if kind not in INCEPTION_KINDS:
+        raise ValueError(f"`kind` must be one of {INCEPTION_KINDS}. Received: kind={kind!r}")
+    if kind == "keras":
+        return InceptionScorer(weights_path=weights_path, batch_size=batch_size, progress=progress, offline=offline)
+    from dgan_tf.evaluation.inception2015 import Inception2015
+    return Inception2015(graph_path=weights_path, offline=offline, batch_size=batch_size, progress=progress)
 
 
 def default_weights_path():
@@ -27,20 +66,18 @@ def default_weights_path():
     return weights.default_weights_path(WEIGHTS_FILE)
 
 
-def resolve_weights_path(weights_path=None):
-    """The weight file to load: `weights_path` if given, else the Keras default; raises when absent."""
-    return weights.resolve_weights(
-        WEIGHTS_FILE, weights_path, "InceptionV3 ImageNet weights", WEIGHTS_URL + " (md5 9a0d58056eeedaa3f26cb7ebd46da564)",
-        "or pass its location with --inception-weights PATH (weights_path=PATH in Python).")
+def resolve_weights_path(weights_path=None, offline=False):
+    """The weight file to load: `weights_path` if given, else the Keras cache, else a verified download."""
+    return weights.resolve_weights(KERAS_INCEPTION_V3, weights_path, offline=offline)
 
 
-def build_inception(weights="imagenet", weights_path=None):
+def build_inception(weights="imagenet", weights_path=None, offline=False):
     """InceptionV3 mapping (B, 299, 299, 3) in [-1, 1] to [softmax (B, 1000), pool features (B, 2048)]."""
     if weights not in WEIGHT_CHOICES:
         raise ValueError(f"`weights` must be one of {WEIGHT_CHOICES}. Received: weights={weights!r}")
     if weights == "random" and weights_path is not None:
         raise ValueError(f"`weights_path` is only used with weights='imagenet'. Received: weights_path={weights_path!r}")
-    path = resolve_weights_path(weights_path) if weights == "imagenet" else None
+    path = resolve_weights_path(weights_path, offline=offline) if weights == "imagenet" else None
     import keras  # after the path check, so a missing file fails fast
     base = keras.applications.InceptionV3(include_top=True, weights=None, input_shape=(INPUT_SIZE, INPUT_SIZE, 3))
     if path is not None:
@@ -89,14 +126,22 @@ def preprocess(images):
 
 
 class InceptionScorer:
-    """Batched InceptionV3 forward passes giving IS softmax predictions and FID pool features at once."""
+    """Keras InceptionV3: batched forward passes giving IS softmax predictions and FID pool features at once.
 
-    def __init__(self, weights_path=None, batch_size=50, weights="imagenet", progress=False):
+    Not comparable with published IS/FID values (see `label`); `make_inception_scorer("2015")` is.
+    """
+
+    kind = "keras"
+    label = KERAS_LABEL
+    num_classes = NUM_CLASSES
+    pool_dim = POOL_DIM
+
+    def __init__(self, weights_path=None, batch_size=50, weights="imagenet", progress=False, offline=False):
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
         self.batch_size = int(batch_size)
         self.progress = bool(progress)
-        self.model = build_inception(weights=weights, weights_path=weights_path)
+        self.model = build_inception(weights=weights, weights_path=weights_path, offline=offline)
 
     def predictions_and_features(self, images):
         """uint8 images (N, H, W, 3) or a list of (H, W, 3) -> softmax (N, 1000), pool features (N, 2048)."""

@@ -1,8 +1,9 @@
 """Frozen VGG19 feature extractor for the perceptual and nearest-neighbour losses (SPEC §5).
 
 Takes images in [-1, 1], applies Caffe preprocessing and returns post-ReLU features of one layer.
-Weights are read from a local file only, never downloaded: a missing file raises
-`WeightsNotFoundError` saying where to get it and what the alternatives are.
+Weights: the path given (--vgg-weights), else the Keras cache, else downloaded from Keras's URL with its
+md5 checked, unless offline (see dgan_tf.weights); a failure raises `WeightsNotFoundError` saying what
+goes where and what the alternatives are.
 """
 
 import keras
@@ -25,11 +26,20 @@ VGG19_LAYER_NAMES = tuple(
 )
 
 
-def resolve_vgg19_weights(weights_path=None):
-    """The weights file to load: `weights_path` if given, else the Keras cache; raises if absent."""
-    return weights.resolve_weights(
-        VGG19_NOTOP_FILENAME, weights_path, "VGG19 ImageNet weights", VGG19_NOTOP_URL,
-        "or pass --vgg-weights PATH; or train without VGG with --nn-features pixels.")
+# The md5 Keras checks (keras/src/applications/vgg19.py, include_top=False).
+VGG19_NOTOP_MD5 = "253f8cb515780f3b799900260a226db6"
+VGG19_NOTOP = weights.WeightFile(
+    file_name=VGG19_NOTOP_FILENAME, url=VGG19_NOTOP_URL, file_hash=VGG19_NOTOP_MD5,
+    what="VGG19 ImageNet weights (no top)", path_flag="--vgg-weights PATH",
+    alternatives="or train without VGG with --features pixels.")
+
+
+def resolve_vgg19_weights(weights_path=None, offline=False):
+    """The weights file to load: `weights_path` if given, else the Keras cache, else a verified download.
+
+    offline=True (or $DGAN_OFFLINE) forbids the download; raises WeightsNotFoundError when nothing is found.
+    """
+    return weights.resolve_weights(VGG19_NOTOP, weights_path, offline=offline)
 
 
 @keras.saving.register_keras_serializable(package="dgan_tf")
@@ -64,11 +74,11 @@ class VggPreprocess(keras.layers.Layer):
         return config
 
 
-def build_vgg_features(layer_name, weights_path=None, weights="imagenet", caffe_mean_quirk=False):
+def build_vgg_features(layer_name, weights_path=None, weights="imagenet", caffe_mean_quirk=False, offline=False):
     """Frozen VGG19 truncated at `layer_name`: images (B, H, W, 3) in [-1, 1] -> features (B, h, w, C).
 
-    weights="imagenet" loads `weights_path` or the Keras cache (raising WeightsNotFoundError if
-    absent); weights="random" is for tests only.
+    weights="imagenet" loads `weights_path`, else the Keras cache, else downloads them unless `offline`
+    (raising WeightsNotFoundError when none works); weights="random" is for tests only.
     """
     if layer_name not in VGG19_LAYER_NAMES:
         raise ValueError(f"Unknown VGG19 layer. Expected one of {VGG19_LAYER_NAMES}. Received: layer_name={layer_name!r}")
@@ -76,7 +86,7 @@ def build_vgg_features(layer_name, weights_path=None, weights="imagenet", caffe_
         raise ValueError(f"Unknown weights. Expected one of {WEIGHTS_CHOICES}. Received: weights={weights!r}")
     if weights == "random" and weights_path is not None:
         raise ValueError(f"weights='random' takes no weights_path. Received: weights_path={weights_path!r}")
-    path = resolve_vgg19_weights(weights_path) if weights == "imagenet" else None
+    path = resolve_vgg19_weights(weights_path, offline=offline) if weights == "imagenet" else None
     vgg = keras.applications.VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
     if path is not None:
         vgg.load_weights(path)
