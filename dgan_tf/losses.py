@@ -68,7 +68,7 @@ class ReconstructionLoss:
 
     reconstruction "l1" or "nn"; features "pixels" or a VGG19 layer ("vgg19_block2_conv1",
     "vgg19_block1_conv2"); nn_size the neighbourhood n (3 Market, 5 Fashion). The VGG model is
-    built once here (from `vgg_weights_path` or the Keras cache; never downloaded). Unweighted:
+    built once here (from `vgg_weights_path`, the Keras cache, or a checked download unless offline). Unweighted:
     the caller multiplies by the variant's lambda.
     """
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from dgan_tf.data.datasets import DATASETS
+from dgan_tf.evaluation.inception import DEFAULT_KIND, INCEPTION_KINDS
 
 
 
@@ -27,8 +28,16 @@ def parse_args(argv):
     p.add_argument("--output-dir", help="default: <run>/test, or <score-dir>/../<name>-scores")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--real-data", action="store_true", help="add the paper's Real-Data row")
-    p.add_argument("--inception-weights", help="inception_v3_weights_tf_dim_ordering_tf_kernels.h5 for IS/FID")
+    p.add_argument("--inception", choices=INCEPTION_KINDS, default=DEFAULT_KIND,
+                   help="IS/FID network: the 2015 graph (comparable with published values, default) or Keras's "
+                        "InceptionV3 (not comparable)")
+    p.add_argument("--inception-graph", help="classify_image_graph_def.pb (from inception-2015-12-05.tgz)")
+    p.add_argument("--inception-weights", help="inception_v3_weights_tf_dim_ordering_tf_kernels.h5 (--inception keras)")
     p.add_argument("--no-inception", action="store_true", help="skip IS, mask-IS and FID")
+    p.add_argument("--ssd-weights", help="SSD300 VOC0712 weights for DS (.caffemodel or ssd_keras weights_SSD300.hdf5)")
+    p.add_argument("--no-ds", action="store_true", help="skip DS (the SSD300 person-detection score)")
+    p.add_argument("--offline", action="store_true",
+                   help="never download pretrained weights (also: DGAN_OFFLINE=1); missing ones skip their columns")
     p.add_argument("--fid-reference", choices=("train", "test"), default="train",
                    help="real images FID compares against: the training set (later papers) or the test targets")
     p.add_argument("--no-progress", action="store_true")
@@ -36,16 +45,34 @@ def parse_args(argv):
 
 
 def load_scorer(args):
-    """InceptionScorer, or None with a printed reason (the other metrics still run)."""
+    """The Inception scorer and a report note, or None with the reason (the other metrics still run)."""
     if args.no_inception:
         return None, "IS, mask-IS and FID skipped (--no-inception)."
-    from dgan_tf.evaluation.inception import InceptionScorer, WeightsNotFoundError
+    from dgan_tf.evaluation.inception import WeightsNotFoundError, make_inception_scorer
 
+    path = args.inception_graph if args.inception == "2015" else args.inception_weights
     try:
-        return InceptionScorer(weights_path=args.inception_weights, progress=not args.no_progress), None
+        scorer = make_inception_scorer(kind=args.inception, weights_path=path, offline=args.offline,
+                                       progress=not args.no_progress)
     except WeightsNotFoundError as error:
         print(f"warning: {error}\nIS, mask-IS and FID are skipped; the other metrics still run.", file=sys.stderr)
-        return None, "IS, mask-IS and FID skipped: InceptionV3 ImageNet weights not found."
+        return None, f"IS, mask-IS and FID skipped: the {args.inception} Inception network's weights were not found."
+    return scorer, f"IS/FID network: {scorer.label}."
+
+
+def load_detector(args):
+    """The SSD300 person detector for DS and a report note, or None with the reason."""
+    if args.no_ds:
+        return None, "DS skipped (--no-ds)."
+    from dgan_tf.evaluation.ssd import SSDScorer, resolve_weights_path
+    from dgan_tf.weights import WeightsNotFoundError
+
+    try:
+        detector = SSDScorer(weights_path=resolve_weights_path(args.ssd_weights), progress=not args.no_progress)
+    except WeightsNotFoundError as error:
+        print(f"warning: {error}\nDS is skipped; the other metrics still run.", file=sys.stderr)
+        return None, "DS skipped: SSD300 weights not found."
+    return detector, f"DS detector: {detector.description}."
 
 
 def main(argv=None):
@@ -98,11 +125,13 @@ def run(args):
         label, title = score_dir.name, f"{args.dataset} test, {len(pairs)} pairs from {score_dir}"
 
     scorer, note = load_scorer(args)
+    detector, detector_note = load_detector(args)
     reference = None if scorer is None else evaluation.fid_reference_features(scorer, data, args.fid_reference, targets)
-    rows = {label: evaluation.score(generated, targets, keypoints, scorer, reference, progress)}
+    rows = {label: evaluation.score(generated, targets, keypoints, scorer, reference, progress, detector)}
     if args.real_data:
-        rows["Real data"] = evaluation.score(targets, targets, keypoints, scorer, reference, progress)
-    notes = [n for n in (note, f"{skipped} image files did not match a test pair." if skipped else None) if n]
+        rows["Real data"] = evaluation.score(targets, targets, keypoints, scorer, reference, progress, detector)
+    notes = [n for n in (note, detector_note, f"{skipped} image files did not match a test pair." if skipped else None)
+             if n]
     if scorer is not None:
         notes.append(f"FID reference: the {args.fid_reference} set.")
     print(evaluation.write_report(out_dir, rows, title, notes))

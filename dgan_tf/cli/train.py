@@ -9,6 +9,7 @@ Examples:
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -40,6 +41,8 @@ def parse_args(argv):
     p.add_argument("--features", choices=FEATURES,
                    help="feature space of the reconstruction loss; 'pixels' needs no VGG19 weights")
     p.add_argument("--vgg-weights", help="path of vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5")
+    p.add_argument("--offline", action="store_true",
+                   help="never download pretrained weights (also: DGAN_OFFLINE=1); a missing file is an error")
     p.add_argument("--width", type=float, help="channel-width multiplier (1.0 = the paper's networks)")
     p.add_argument("--norm", choices=NORMS, help="scalar (the original's) or per-channel instance")
     p.add_argument("--warp-sampling", choices=WARP_SAMPLINGS)
@@ -67,7 +70,11 @@ def run_config(args, output_dir):
 
 def main(argv=None):
     args = parse_args(argv)
+    from dgan_tf import weights
     from dgan_tf.training.trainer import Trainer, TrainingDiverged
+
+    if args.offline:
+        os.environ[weights.OFFLINE_ENV] = "1"  # read wherever a weight file is resolved (VGG19 here)
 
     output_dir = Path(args.output_dir or f"runs/{args.dataset or DEFAULT_DATASET}-{args.variant or DEFAULT_VARIANT}")
     try:

@@ -229,18 +229,18 @@ def fid_from_features(features_a, features_b):
 def inception_score(images, scorer=None, splits=10):
     """(mean, std) Inception Score of uint8 images (N, H, W, 3) or a list of (H, W, 3).
 
-    scorer: a `dgan_tf.evaluation.inception.InceptionScorer`; by default one with the ImageNet weights from the
-    Keras folder (raises WeightsNotFoundError when they are absent: nothing is downloaded).
+    scorer: from `dgan_tf.evaluation.inception.make_inception_scorer`; by default the 2015 graph (comparable
+    with published values), from the Keras folder or downloaded with its check unless offline.
     """
     if scorer is None:
-        from dgan_tf.evaluation.inception import InceptionScorer  # lazy: SSIM users need no Keras import
-        scorer = InceptionScorer()
+        from dgan_tf.evaluation.inception import make_inception_scorer  # lazy: SSIM users need no Keras import
+        scorer = make_inception_scorer()
     return inception_score_from_predictions(scorer.predictions(images), splits=splits)
 
 
 def fid(images_a, images_b, scorer=None):
-    """FID between two sets of uint8 images on InceptionV3's 2048-d pool features (see `inception_score`)."""
+    """FID between two sets of uint8 images on Inception's 2048-d pool_3 features (see `inception_score`)."""
     if scorer is None:
-        from dgan_tf.evaluation.inception import InceptionScorer
-        scorer = InceptionScorer()
+        from dgan_tf.evaluation.inception import make_inception_scorer
+        scorer = make_inception_scorer()
     return fid_from_features(scorer.pool_features(images_a), scorer.pool_features(images_b))

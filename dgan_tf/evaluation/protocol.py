@@ -14,7 +14,7 @@ from dgan_tf.visualize import to_uint8, write_image_atomic
 
 STRIPS_DIR = "images"  # <from>_<to>.png strips: source | target | generated (the original's output)
 GENERATED_DIR = "generated"  # <from>_<to>.png, the generated image alone
-TABLE_COLUMNS = (("ssim", "SSIM"), ("is", "IS"), ("mask_ssim", "mask-SSIM"), ("mask_is", "mask-IS"),
+TABLE_COLUMNS = (("ssim", "SSIM"), ("is", "IS"), ("mask_ssim", "mask-SSIM"), ("mask_is", "mask-IS"), ("ds", "DS"),
                  ("fid", "FID"), ("ssim_gfla", "SSIM (GFLA)"))
 
 
@@ -126,8 +126,8 @@ def load_scored_dir(score_dir, data, split="test", progress=True):
         len(files) - len(matched)
 
 
-def score(generated, targets, keypoints, scorer=None, fid_reference=None, progress=True):
-    """Metrics of one method: SSIM (original and GFLA), mask-SSIM, and with a scorer IS, mask-IS, FID."""
+def score(generated, targets, keypoints, scorer=None, fid_reference=None, progress=True, detector=None):
+    """Metrics of one method: SSIM (original and GFLA), mask-SSIM; with a scorer IS, mask-IS, FID; with a detector DS."""
     from tqdm.auto import tqdm
 
     image_size = generated.shape[1:3]
@@ -148,6 +148,8 @@ def score(generated, targets, keypoints, scorer=None, fid_reference=None, progre
             scorer.predictions(np.stack(masked)))
         if fid_reference is not None:
             result["fid"] = metrics.fid_from_features(features, fid_reference)
+    if detector is not None:
+        result["ds"] = float(detector.detection_score(generated))
     return result
 
 
@@ -162,8 +164,8 @@ def markdown_table(rows, title):
             cells.append("n/a" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.3f}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", "SSIM and mask-SSIM: the original's settings (Gaussian window, data range of the generated "
-              "image); SSIM (GFLA): win_size 51, data range 1, as papers from 2020 on. IS/FID: Keras "
-              "InceptionV3 (ImageNet weights), 10 splits; values differ slightly from the 2015 TF graph.", ""]
+              "image); SSIM (GFLA): win_size 51, data range 1, as papers from 2020 on. IS: 10 splits. The "
+              "Inception network and the DS detector used are named below.", ""]
     return "\n".join(lines)
 
 
