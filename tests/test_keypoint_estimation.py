@@ -1,7 +1,6 @@
 """Keypoint estimation: the BlazePose -> COCO-18 mapping (no mediapipe needed), the annotation run around it,
 the command line's bad arguments, and the estimator itself on real photos through the pose environment."""
 
-import hashlib
 import importlib.util
 import os
 import subprocess
@@ -11,16 +10,15 @@ import textwrap
 import numpy as np
 import pytest
 
-from dgan_tf.annotations import read_annotations, write_annotations
+from dgan_tf.data.annotations import read_annotations, write_annotations
 from dgan_tf.inference.keypoint_estimation import (
     COCO18_FROM_BLAZEPOSE, EstimationReport, Estimator, PoseEnvironmentError, annotate_images,
     blazepose_to_coco18, find_images,
 )
-from dgan_tf.keypoints import MISSING
+from dgan_tf.geometry.keypoints import MISSING
 from tests.conftest import REPO_ROOT
 
 SIZE = (128, 64)  # (H, W) of Market and the walk photos
-POSE_VENV = REPO_ROOT / ".venv-pose"
 
 
 def landmarks(visibility=1.0):
@@ -147,7 +145,7 @@ def test_module_and_annotations_import_without_tensorflow_keras_jax_or_mediapipe
         sys.meta_path.insert(0, Block())
         import numpy as np
         from dgan_tf.inference import keypoint_estimation as ke
-        from dgan_tf.annotations import read_annotations, write_annotations
+        from dgan_tf.data.annotations import read_annotations, write_annotations
         kp = ke.blazepose_to_coco18(np.full((33, 3), 0.5), (128, 64))
         write_annotations({str(tmp_path / "a.csv")!r}, ["a.jpg"], kp[None])
         assert read_annotations({str(tmp_path / "a.csv")!r}).names == ("a.jpg",)
@@ -281,26 +279,12 @@ def test_estimator_without_mediapipe_names_the_pose_environment():
 # --- the estimator on real photos, through the pose environment (mediapipe 0.10.21) ---------------------
 
 
-def _pose_env_problem():
-    """None when .venv-pose is built from the current requirements-pose.txt, else why the test skips."""
-    if os.environ.get("DGAN_CREATE_POSE_ENV") == "1":
-        return None  # scripts/with_pose_env.sh builds it (about 35 s with a warm pip cache, 60 s cold)
-    want = hashlib.sha256((REPO_ROOT / "requirements-pose.txt").read_bytes()).hexdigest()
-    stamp = POSE_VENV / ".requirements.sha256"
-    if not (POSE_VENV / "bin" / "python").exists() or not stamp.exists() or stamp.read_text().strip() != want:
-        return ("the pose environment .venv-pose is missing or outdated: create it with "
-                "`bash scripts/with_pose_env.sh true`, or set DGAN_CREATE_POSE_ENV=1 to let this test do it")
-    return None
-
-
 WALK_FRAMES = ("denis_walk000005.jpg", "denis_walk000030.jpg", "denis_walk000050.jpg")
 
 
 @pytest.mark.slow
 def test_estimator_on_real_photos_through_the_pose_environment(real_images, tmp_path):
-    problem = _pose_env_problem()
-    if problem:
-        pytest.skip(problem)
+    # scripts/with_pose_env.sh builds .venv-pose on first use (35-60 s), as a user's first run would.
     grey = _write_png(tmp_path / "grey.png", 128)
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not an image")

@@ -24,7 +24,7 @@ with each other, not with the papers'.
 
 import numpy as np
 
-from dgan_tf.keypoints import MISSING, NUM_JOINTS
+from dgan_tf.geometry.keypoints import MISSING, NUM_JOINTS
 
 PCKH_HEAD_JOINTS = (0, 1, 14, 15, 16, 17)  # nose, neck, eyes, ears: the head box
 DEFAULT_THRESHOLD = 0.5

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dgan_tf.annotations import read_annotations, write_annotations
-from dgan_tf.keypoints import MISSING, NUM_JOINTS, TORSO_JOINTS
+from dgan_tf.data.annotations import read_annotations, write_annotations
+from dgan_tf.geometry.keypoints import MISSING, NUM_JOINTS, TORSO_JOINTS
 
 BLAZEPOSE_NUM_LANDMARKS = 33
 LEFT_SHOULDER, RIGHT_SHOULDER = 11, 12  # BlazePose indices of the two shoulders (the neck's ends)

@@ -149,7 +149,9 @@ class Trainer:
             split = "test"
         except DatasetNotFoundError:
             split = "train"
-        dataset, _, _, _ = dataset_for_split(self.data, split, SAMPLES_IN_GRID, shuffle=False, repeat=False)
+        # Up to SAMPLES_IN_GRID pairs: a small split still gets a grid (drop_remainder would leave none).
+        dataset, _, _, _ = dataset_for_split(self.data, split, SAMPLES_IN_GRID, shuffle=False, repeat=False,
+                                             drop_remainder=False)
         return {k: np.asarray(v) for k, v in next(iter(dataset)).items()}
 
     def _make_gan(self, loss_scale=1.0):

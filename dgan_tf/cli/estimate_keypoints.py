@@ -1,0 +1,70 @@
+"""Annotate your own photos: 18 OpenPose/COCO keypoints per image (one person each) with MediaPipe BlazePose, offline.
+
+Writes the original's annotation CSV (name:keypoints_y:keypoints_x, -1 = joint not seen). Needs the
+pose environment (mediapipe 0.10.21 pins numpy<2); the wrapper creates it on first use:
+
+  bash scripts/with_pose_env.sh python scripts/estimate_keypoints.py photos/ --output data/my-annotation.csv
+  bash scripts/with_pose_env.sh python scripts/estimate_keypoints.py a.jpg b.png --output ann.csv --min-visibility 0.3
+
+Images with no person get a row of -1 (pair making skips them); unreadable files are left out; both
+are listed with the reason. Exit status: 0 when at least one image was annotated, 1 when none was,
+2 on bad arguments.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from dgan_tf.inference.keypoint_estimation import (
+    DEFAULT_MIN_VISIBILITY, PoseEnvironmentError, annotate_images, find_images,
+)
+
+
+def _visibility(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], received {text!r}")
+    return value
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("images", nargs="+", type=Path, help="image files and/or folders of images (not recursive)")
+    parser.add_argument("--output", type=Path, required=True, help="annotation CSV to write")
+    parser.add_argument("--min-visibility", type=_visibility, default=DEFAULT_MIN_VISIBILITY,
+                        help="BlazePose visibility below which a joint is written as -1 "
+                             f"(default {DEFAULT_MIN_VISIBILITY})")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        paths = find_images(args.images)
+        if args.output.is_dir():
+            raise ValueError(f"--output {args.output} is a folder; give the CSV file to write")
+    except ValueError as e:
+        print(f"estimate_keypoints.py: error: {e}", file=sys.stderr)
+        return 2
+    try:
+        report = annotate_images(paths, args.output, args.min_visibility, progress=not args.no_progress)
+    except PoseEnvironmentError as e:
+        print(f"estimate_keypoints.py: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # e.g. the output folder cannot be written
+        print(f"estimate_keypoints.py: error: {e}", file=sys.stderr)
+        return 1
+    for name, reason in report.no_person:
+        print(f"no person: {name}: {reason}", file=sys.stderr)
+    for path, reason in report.skipped:
+        print(f"left out: {path}: {reason}", file=sys.stderr)
+    print(report.summary())
+    return 0 if report.annotated > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
