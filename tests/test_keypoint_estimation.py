@@ -319,3 +319,17 @@ def test_estimator_on_real_photos_through_the_pose_environment(real_images, tmp_
         x = keypoints[:, 1]
         assert x[0] < x[16] and x[0] < x[17], name
         assert (keypoints[6] >= 0).all() and (keypoints[3] == MISSING).all(), name
+
+    # PCKh through the same environment (what `scripts/test.py --pckh` runs on generated images): the
+    # estimator against its own keypoints scores 1; against targets moved far away, 0.
+    import imageio.v3 as iio
+
+    from dgan_tf.evaluation.pckh import estimate_with_pose_environment, pckh
+
+    images = np.stack([iio.imread(real_images / name) for name in WALK_FRAMES])
+    targets = np.stack([table.get(name) for name in WALK_FRAMES])
+    estimated = estimate_with_pose_environment(images, tmp_path / "pckh")
+    np.testing.assert_array_equal(estimated, targets)
+    assert pckh(estimated, targets) == 1.0
+    moved = np.where(targets >= 0, (targets + 40) % np.array(SIZE), targets)
+    assert pckh(estimated, moved) < 0.2

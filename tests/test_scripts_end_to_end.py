@@ -45,7 +45,7 @@ def test_test_script_generates_every_pair_and_scores_any_folder(tiny_run):
     root, run_dir, _ = tiny_run
     done = run_script("scripts/test.py", "--checkpoint", run_dir, "--no-inception", "--no-progress", "--real-data")
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "| model | SSIM | IS | mask-SSIM | mask-IS | DS | FID | SSIM (GFLA) |" in done.stdout
+    assert "| model | SSIM | IS | mask-SSIM | mask-IS | DS | FID | SSIM (GFLA) | PCKh |" in done.stdout
     report = json.loads((run_dir / "test" / "metrics.json").read_text())
     ours = report["rows"]["dgan_tf dsc"]
     pairs = (root / "data" / "synthetic-128x64" / "synthetic-pairs-test.csv").read_text().strip().splitlines()[1:]

@@ -163,7 +163,9 @@ import numpy as np
 from dgan_tf.config import build_run_config
 from dgan_tf.training.trainer import Trainer
 results = {}
-for variant in ("baseline", "dsc", "percloss", "full"):
+# baseline (one encoder) and full (two streams, deformable skips, VGG19 features, NN loss): together every
+# code path of the four variants; the TF test above runs all four.
+for variant in ("baseline", "full"):
     config = build_run_config("synthetic", variant, iterations=2, batch_size=1, checkpoint_every=1, sample_every=2,
                               width=0.125, data_root=sys.argv[1], seed=0)
     trainer = Trainer(config, sys.argv[2] + "/" + variant, progress=False, vgg_weights="random").setup()
@@ -176,7 +178,7 @@ print("RESULT" + json.dumps(results))
 """
 
 
-def test_jax_backend_trains_every_variant(tiny_data_root, tmp_path):
+def test_jax_backend_trains_baseline_and_full(tiny_data_root, tmp_path):
     pytest.importorskip("jax")
     env = dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=str(REPO_ROOT))
     done = subprocess.run([sys.executable, "-c", JAX_SCRIPT, tiny_data_root, str(tmp_path)], env=env,
@@ -198,7 +200,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 from dgan_tf.config import build_run_config
 from dgan_tf.training.trainer import Trainer
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-config = build_run_config("synthetic", "dsc", iterations=2, batch_size=2, checkpoint_every=1, sample_every=2,
+config = build_run_config("synthetic", "dsc", iterations=1, batch_size=2, checkpoint_every=1, sample_every=2,
                           width=0.125, data_root=sys.argv[1], seed=0)
 trainer = Trainer(config, sys.argv[2], xla=False, progress=False, strategy=strategy).setup()
 before = [np.array(w) for w in trainer.gan.generator.get_weights()]
@@ -223,7 +225,7 @@ def test_mirrored_strategy_trains_on_two_replicas(tiny_data_root, tmp_path):
                           capture_output=True, text=True, timeout=900, cwd=REPO_ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.split("RESULT", 1)[1])
-    assert result["replicas"] == 2 and result["step"] == 2 and result["changed"] and result["in_sync"]
+    assert result["replicas"] == 2 and result["step"] == 1 and result["changed"] and result["in_sync"]
     assert all(np.isfinite(v) for v in result["losses"].values()), result
 
 

@@ -36,6 +36,8 @@ def parse_args(argv):
     p.add_argument("--no-inception", action="store_true", help="skip IS, mask-IS and FID")
     p.add_argument("--ssd-weights", help="SSD300 VOC0712 weights for DS (.caffemodel or ssd_keras weights_SSD300.hdf5)")
     p.add_argument("--no-ds", action="store_true", help="skip DS (the SSD300 person-detection score)")
+    p.add_argument("--pckh", action="store_true",
+                   help="add PCKh: MediaPipe BlazePose (in .venv-pose, built on first use) on the generated images")
     p.add_argument("--offline", action="store_true",
                    help="never download pretrained weights (also: DGAN_OFFLINE=1); missing ones skip their columns")
     p.add_argument("--fid-reference", choices=("train", "test"), default="train",
@@ -127,13 +129,19 @@ def run(args):
     scorer, note = load_scorer(args)
     detector, detector_note = load_detector(args)
     reference = None if scorer is None else evaluation.fid_reference_features(scorer, data, args.fid_reference, targets)
-    rows = {label: evaluation.score(generated, targets, keypoints, scorer, reference, progress, detector)}
+    pckh_dir = out_dir / "pckh" if args.pckh else None
+    rows = {label: evaluation.score(generated, targets, keypoints, scorer, reference, progress, detector, pckh_dir)}
     if args.real_data:
-        rows["Real data"] = evaluation.score(targets, targets, keypoints, scorer, reference, progress, detector)
+        rows["Real data"] = evaluation.score(targets, targets, keypoints, scorer, reference, progress, detector,
+                                             pckh_dir and pckh_dir / "real")
     notes = [n for n in (note, detector_note, f"{skipped} image files did not match a test pair." if skipped else None)
              if n]
     if scorer is not None:
         notes.append(f"FID reference: the {args.fid_reference} set.")
+    if args.pckh:
+        from dgan_tf.evaluation.pckh import ESTIMATOR_LABEL
+
+        notes.append(f"PCKh keypoints: {ESTIMATOR_LABEL}.")
     print(evaluation.write_report(out_dir, rows, title, notes))
     print(f"written: {out_dir / 'metrics.json'}, {out_dir / 'metrics.md'}")
     return 0 if np.isfinite(rows[label]["ssim"]) else 1

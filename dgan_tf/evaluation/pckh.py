@@ -84,3 +84,39 @@ def pckh(predicted_yx, target_yx, threshold=DEFAULT_THRESHOLD):
         raise ValueError("PCKh is undefined: no target has two head points (nose, neck, eyes, ears) "
                          "and a joint to count")
     return correct / counted
+
+
+ESTIMATOR_LABEL = "MediaPipe BlazePose 0.10.21 (the papers used OpenPose: indicative)"
+
+
+def estimate_with_pose_environment(images, work_dir, repo_root=None):
+    """(N, 18, 2) keypoints of uint8 images by scripts/estimate_keypoints.py in .venv-pose (built on first use).
+
+    The estimator needs numpy < 2, so it runs as a subprocess in its own environment; the images go through
+    PNG files in work_dir. Raises RuntimeError naming the command when it fails.
+    """
+    import subprocess
+    from pathlib import Path
+
+    import imageio.v3 as iio
+
+    from dgan_tf.data.annotations import read_annotations
+
+    repo_root = Path(repo_root or Path(__file__).resolve().parents[2])
+    wrapper = repo_root / "scripts" / "with_pose_env.sh"
+    if not wrapper.is_file():
+        raise RuntimeError(f"PCKh needs the keypoint estimator's wrapper {wrapper} (a checkout of dgan_tf)")
+    folder = Path(work_dir) / "pckh-images"
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [f"{i:06d}.png" for i in range(len(images))]
+    for name, image in zip(names, images):
+        iio.imwrite(folder / name, np.asarray(image, dtype=np.uint8))
+    output = Path(work_dir) / "pckh-keypoints.csv"
+    command = ["bash", str(wrapper), "python", "scripts/estimate_keypoints.py", str(folder), "--output", str(output),
+               "--no-progress"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=repo_root)
+    if done.returncode not in (0, 1):  # 1: no person in any image, still a valid (all -1) file
+        raise RuntimeError(f"keypoint estimation failed ({' '.join(command)}): {done.stderr.strip()[-500:]}")
+    table = read_annotations(output)
+    missing = np.full((NUM_JOINTS, 2), MISSING, dtype=np.int32)
+    return np.stack([table.get(name) if name in table else missing for name in names])  # (N, 18, 2)

@@ -15,7 +15,7 @@ from dgan_tf.visualize import to_uint8, write_image_atomic
 STRIPS_DIR = "images"  # <from>_<to>.png strips: source | target | generated (the original's output)
 GENERATED_DIR = "generated"  # <from>_<to>.png, the generated image alone
 TABLE_COLUMNS = (("ssim", "SSIM"), ("is", "IS"), ("mask_ssim", "mask-SSIM"), ("mask_is", "mask-IS"), ("ds", "DS"),
-                 ("fid", "FID"), ("ssim_gfla", "SSIM (GFLA)"))
+                 ("fid", "FID"), ("ssim_gfla", "SSIM (GFLA)"), ("pckh", "PCKh"))
 
 
 def pair_file_name(source_name, target_name, suffix=".png"):
@@ -126,8 +126,10 @@ def load_scored_dir(score_dir, data, split="test", progress=True):
         len(files) - len(matched)
 
 
-def score(generated, targets, keypoints, scorer=None, fid_reference=None, progress=True, detector=None):
-    """Metrics of one method: SSIM (original and GFLA), mask-SSIM; with a scorer IS, mask-IS, FID; with a detector DS."""
+def score(generated, targets, keypoints, scorer=None, fid_reference=None, progress=True, detector=None,
+          pckh_dir=None):
+    """Metrics of one method: SSIM (original and GFLA), mask-SSIM; with a scorer IS, mask-IS, FID; with a
+    detector DS; with pckh_dir (a work folder) PCKh of the keypoint estimator on the generated images."""
     from tqdm.auto import tqdm
 
     image_size = generated.shape[1:3]
@@ -150,6 +152,10 @@ def score(generated, targets, keypoints, scorer=None, fid_reference=None, progre
             result["fid"] = metrics.fid_from_features(features, fid_reference)
     if detector is not None:
         result["ds"] = float(detector.detection_score(generated))
+    if pckh_dir is not None:
+        from dgan_tf.evaluation.pckh import estimate_with_pose_environment, pckh
+
+        result["pckh"] = float(pckh(estimate_with_pose_environment(generated, pckh_dir), keypoints))
     return result
 
 
