@@ -284,10 +284,7 @@ def build_gan(config, precision):
                             reconstruction_weight=config.reconstruction_weight)
         adam = dict(learning_rate=config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2)
         gan.compile(generator_optimizer=keras.optimizers.Adam(**adam),
-                    discriminator_optimizer=keras.optimizers.Adam(**adam))
-        for optimizer, model in ((gan.generator_optimizer, generator), (gan.discriminator_optimizer, discriminator)):
-            if not optimizer.built:
-                optimizer.build(model.trainable_variables)
+                    discriminator_optimizer=keras.optimizers.Adam(**adam))  # builds the optimizers
     flops = train_step_flops(generator, discriminator, getattr(reconstruction, "feature_model", None),
                              image_size=config.image_size)
     return gan, flops
@@ -420,7 +417,7 @@ class Bench:
     def train_row(self, gan, flops, base, size, build_s, profile_dir=None):
         import jax
 
-        from dgan_tf.training.gan import jax_state, make_jax_train_step
+        from dgan_tf.training.jax_step import jax_state, make_jax_train_step
 
         args = self.args
         batch = base["batch"]
