@@ -8,6 +8,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv-pose"
 stamp="$venv/.requirements.sha256"
 want="$(sha256sum "$root/requirements-pose.txt" | cut -d' ' -f1)"
+# One builder at a time: parallel callers (tests on several workers) wait for the first to finish.
+exec 9>"$root/.venv-pose.lock"
+flock 9
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   python="${POSE_PYTHON:-python3}"
   if ! "$python" -c 'import sys; sys.exit(not (3, 9) <= sys.version_info[:2] <= (3, 12))'; then
@@ -23,6 +26,7 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   "$venv/bin/python" -m pip install -q --no-deps -r "$root/requirements-pose.txt"
   echo "$want" > "$stamp"
 fi
+flock -u 9
 cd "$root"
 export PATH="$venv/bin:$PATH"
 export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
