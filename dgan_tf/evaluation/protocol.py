@@ -10,7 +10,7 @@ import numpy as np
 
 from dgan_tf.evaluation import metrics
 from dgan_tf.files import atomic_write_text
-from dgan_tf.visualize import to_uint8, write_image_atomic
+from dgan_tf.visualize import real_to_uint8, to_uint8, write_image_atomic
 
 STRIPS_DIR = "images"  # <from>_<to>.png strips: source | target | generated (the original's output)
 GENERATED_DIR = "generated"  # <from>_<to>.png, the generated image alone
@@ -57,8 +57,11 @@ def generate_test_pairs(generator, data, out_dir, split="test", batch_size=32, p
     with tqdm(total=len(pairs), desc="generating", unit="pair", disable=not progress) as bar:
         for batch in dataset:
             inputs = [batch["source_image"], batch["source_keypoints"], batch["target_keypoints"]]
+            # The original's conversions (SPEC §7): truncation of the float32 output, and the real
+            # images' float64 round trip.
             generated = to_uint8(np.asarray(generator.predict_on_batch(inputs), dtype=np.float32))
-            sources, targets = to_uint8(batch["source_image"].numpy()), to_uint8(batch["target_image"].numpy())
+            sources = real_to_uint8(batch["source_image"].numpy())
+            targets = real_to_uint8(batch["target_image"].numpy())
             for source, target, image in zip(sources, targets, generated):
                 name = pair_file_name(*names[index])
                 write_image_atomic(out_dir / STRIPS_DIR / name, np.concatenate([source, target, image], axis=1))
