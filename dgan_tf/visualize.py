@@ -35,15 +35,22 @@ def stored_pixels(image):
     return np.clip(np.rint(255.0 * (np.asarray(image, np.float64) + 1.0) / 2.0), 0, 255).astype(np.uint8)
 
 
-def real_to_uint8(image):
-    """A real image scaled to [-1, 1] -> uint8 as the original's evaluation saw its real targets.
+def original_round_trip(pixels):
+    """uint8 pixels of a real image -> uint8 as the original's evaluation saw them (SPEC §7).
 
-    The original's loader held them in float64, (v / 255 - 0.5) * 2, and test.py truncated them back
-    with to_uint8: pixel values 1, 2, 5, 9, 10, 13, ... 58 (20 of the 256) come back one lower.
+    Its loader held images in float64, (v / 255 - 0.5) * 2, and test.py truncated them back with
+    to_uint8: pixel values 1, 2, 5, 9, 10, 13, ... 58 (20 of the 256) come back one lower.
+    """
+    return to_uint8((np.asarray(pixels, np.float64) / 255 - 0.5) * 2)
+
+
+def real_to_uint8(image):
+    """A real image scaled to [-1, 1] by the input pipeline -> uint8 as the original's evaluation saw it.
+
     Our pipeline holds images in float32, where truncation would lower every value 1-63; so this
     recovers the stored pixels and repeats the original's float64 round trip.
     """
-    return to_uint8((stored_pixels(image) / 255 - 0.5) * 2)
+    return original_round_trip(stored_pixels(image))
 
 
 def draw_pose(keypoints_yx, image_size, background=None, radius=2):

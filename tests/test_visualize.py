@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from dgan_tf.visualize import real_to_uint8, sample_grid, stored_pixels, to_uint8
+from dgan_tf.visualize import original_round_trip, real_to_uint8, sample_grid, stored_pixels, to_uint8
 
 
 def original_deprocess(image):
@@ -29,6 +29,7 @@ def test_real_images_come_back_as_the_originals_float64_round_trip():
     np.testing.assert_array_equal(stored_pixels(pipeline), pixels)
     original = original_deprocess((pixels.astype(np.float64) / 255 - 0.5) * 2)  # PoseHMDataset holds float64
     np.testing.assert_array_equal(real_to_uint8(pipeline), original)
+    np.testing.assert_array_equal(original_round_trip(pixels), original)
     lowered = np.flatnonzero(original.ravel() != pixels.ravel())
     assert lowered.tolist() == [1, 2, 5, 9, 10, 13, 17, 18, 21, 25, 26, 29, 33, 34, 41, 42, 49, 50, 57, 58]
     assert np.count_nonzero(to_uint8(pipeline) != pixels) == 63  # why float32 truncation is not used for them

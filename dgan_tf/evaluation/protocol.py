@@ -10,7 +10,7 @@ import numpy as np
 
 from dgan_tf.evaluation import metrics
 from dgan_tf.files import atomic_write_text
-from dgan_tf.visualize import real_to_uint8, to_uint8, write_image_atomic
+from dgan_tf.visualize import original_round_trip, real_to_uint8, to_uint8, write_image_atomic
 
 STRIPS_DIR = "images"  # <from>_<to>.png strips: source | target | generated (the original's output)
 GENERATED_DIR = "generated"  # <from>_<to>.png, the generated image alone
@@ -122,7 +122,8 @@ def load_scored_dir(score_dir, data, split="test", progress=True):
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from None
         target_name = pairs["to"].iloc[i]
-        targets.append(_load_image(images_dir / target_name, data.image_size))
+        # The targets the original's test.py compared with: its float64 round trip (SPEC §7), as for ours.
+        targets.append(original_round_trip(_load_image(images_dir / target_name, data.image_size)))
         keypoints.append(table.get(target_name))
         rows.append(i)
     return pairs.iloc[rows].reset_index(drop=True), np.stack(generated), np.stack(targets), np.stack(keypoints), \
