@@ -9,7 +9,8 @@ import json
 from pathlib import Path
 
 from dgan_tf.files import atomic_write_text
-from dgan_tf.options import FEATURES, NORMS, PRECISIONS, RECONSTRUCTIONS, WARP_SAMPLINGS, check_choice
+from dgan_tf.options import (FEATURES, HEATMAPS, NORMS, PRECISIONS, RECONSTRUCTIONS, VGG_MEANS, WARP_GRADIENTS,
+                             WARP_SAMPLINGS, check_choice)
 
 CONFIG_FILE = "config.json"
 
@@ -38,7 +39,11 @@ class RunConfig:
     beta_1: float = 0.5
     beta_2: float = 0.999
     precision: str = "float32"
-    caffe_mean_quirk: bool = False
+    # The original's quirks, reproduced by default (SPEC §1, §2, §5, §6); the clean choice second.
+    heatmaps: str = "staircase"  # options.HEATMAPS
+    warp_gradient: str = "original"  # options.WARP_GRADIENTS
+    vgg_mean: str = "original"  # options.VGG_MEANS
+    adam_epsilon: float = 1e-8  # Keras 2.0.8's default; Keras 3's is 1e-7
     data_root: str = "data"
 
     def to_json(self):
@@ -48,6 +53,9 @@ class RunConfig:
     def from_json(cls, text):
         values = json.loads(text)
         values["image_size"] = tuple(values["image_size"])
+        if "caffe_mean_quirk" in values:  # written before the quirks became fields: keep what that run did
+            values.setdefault("vgg_mean", "original" if values.pop("caffe_mean_quirk") else "correct")
+            values = {**LEGACY_VALUES, **values}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -57,6 +65,9 @@ class RunConfig:
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
+
+# What a config.json written before these fields existed (it had `caffe_mean_quirk`) trained with.
+LEGACY_VALUES = {"heatmaps": "gaussian", "warp_gradient": "exact", "adam_epsilon": 1e-7}
 
 # Fields that may differ between a saved run and the command that resumes it.
 RESUMABLE_CHANGES = ("iterations", "checkpoint_every", "sample_every", "data_root")
@@ -97,11 +108,14 @@ def validate(config):
         if getattr(config, name) < 1:
             raise ValueError(f"{name} must be >= 1. Received: {name}={getattr(config, name)}")
     choices = {"norm": NORMS, "warp_sampling": WARP_SAMPLINGS, "precision": PRECISIONS, "features": FEATURES,
-               "reconstruction": RECONSTRUCTIONS}
+               "reconstruction": RECONSTRUCTIONS, "heatmaps": HEATMAPS, "warp_gradient": WARP_GRADIENTS,
+               "vgg_mean": VGG_MEANS}
     for name, allowed in choices.items():
         check_choice(name, getattr(config, name), allowed)
     if not 0 < config.width <= 4:
         raise ValueError(f"width must be in (0, 4]. Received: width={config.width}")
+    if not 0 < config.adam_epsilon < 1:
+        raise ValueError(f"adam_epsilon must be in (0, 1). Received: adam_epsilon={config.adam_epsilon}")
     if not config.reconstruction_weight >= 0:
         raise ValueError(f"reconstruction_weight must be >= 0. Received: {config.reconstruction_weight}")
 

@@ -73,7 +73,7 @@ class ReconstructionLoss:
     """
 
     def __init__(self, reconstruction, features, nn_size=3, vgg_weights_path=None, vgg_weights="imagenet",
-                 caffe_mean_quirk=False):
+                 vgg_mean="original"):
         check_choice("reconstruction", reconstruction, RECONSTRUCTIONS)
         check_choice("features", features, FEATURES)
         if reconstruction == "nn" and (not isinstance(nn_size, int) or nn_size < 1 or nn_size % 2 == 0):
@@ -87,7 +87,7 @@ class ReconstructionLoss:
 
             self.feature_model = build_vgg_features(
                 features[len("vgg19_"):], weights_path=vgg_weights_path, weights=vgg_weights,
-                caffe_mean_quirk=caffe_mean_quirk,
+                vgg_mean=vgg_mean,
             )
 
     def __call__(self, target_image, generated_image):

@@ -27,9 +27,66 @@ def _inputs(rng, batch=2, size=(16, 8), stride=2, channels=3):
 def test_standard_layer_checks(rng, tmp_path):
     inputs = _inputs(rng)
     check_layer(DeformableSkip(), inputs, tmp_path, expected_output_shapes=inputs[0].shape)
-    layer = check_config_round_trip(DeformableSkip(warp_sampling="bilinear", name="skip_1"))
-    assert layer.warp_sampling == "bilinear"
-    assert set(layer.get_config()) >= {"warp_sampling", "name"}
+    layer = check_config_round_trip(DeformableSkip(warp_sampling="bilinear", warp_gradient="exact", name="skip_1"))
+    assert layer.warp_sampling == "bilinear" and layer.warp_gradient == "exact"
+    assert set(layer.get_config()) >= {"warp_sampling", "warp_gradient", "name"}
+    assert DeformableSkip().warp_gradient == "original"
+
+
+def test_files_saved_before_the_gradient_option_keep_the_exact_gradient():
+    config = DeformableSkip(name="skip").get_config()
+    del config["warp_gradient"]
+    assert DeformableSkip.from_config(config).warp_gradient == "exact"
+
+
+def _skip_gradient(inputs, warp_sampling, warp_gradient, jit_compile=None):
+    features, masks, affines = inputs
+    layer = DeformableSkip(warp_sampling=warp_sampling, warp_gradient=warp_gradient)
+
+    def gradient(f):
+        with tf.GradientTape() as tape:
+            tape.watch(f)
+            loss = tf.reduce_sum(layer([f, masks, affines]) ** 2)
+        return tape.gradient(loss, f)
+
+    if jit_compile is not None:
+        gradient = tf.function(gradient, jit_compile=jit_compile)
+    return gradient(tf.constant(features)).numpy()
+
+
+@pytest.mark.parametrize("warp_sampling", ["nearest", "bilinear"])
+def test_gradient_option_changes_nothing_forward(rng, warp_sampling):
+    inputs = _inputs(rng, stride=2)
+    inputs[2] = np.tile(np.array([1.1, 0.1, 0.0, -0.1, 0.9, 0.0, 0, 0], np.float32), (2, 10, 1))
+    inputs[2][:, :, [2, 5]] = rng.uniform(-3, 3, (2, 10, 2))
+    outputs = [np.asarray(DeformableSkip(warp_sampling, rule)(inputs)) for rule in ("original", "exact")]
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+    original = _skip_gradient(inputs, warp_sampling, "original")
+    assert np.abs(original - _skip_gradient(inputs, warp_sampling, "exact")).max() > 1e-2
+
+
+@pytest.mark.parametrize("warp_sampling", ["nearest", "bilinear"])
+def test_original_gradient_is_each_parts_inverse_warp(rng, warp_sampling):
+    """d loss / d features = sum over parts of inverse_warp(upstream * mask * [part holds the max])."""
+    from dgan_tf.geometry.warp import _warp, inverse_affines
+
+    features, masks, affines = _inputs(rng, stride=2)
+    affines[:, :, [0, 4]] = rng.uniform(0.8, 1.25, (2, 10, 2))  # scalings: the two rules differ
+    gradient = _skip_gradient([features, masks, affines], warp_sampling, "original")
+    scaled = affines * np.array([1, 1, 0.5, 1, 1, 0.5, 1, 1], np.float32)
+    warped = [np.asarray(_warp(features, scaled[:, p], warp_sampling)) * masks[:, p, ::2, ::2, None]
+              for p in range(10)]
+    output = np.max(warped, axis=0)
+    taken = np.zeros(output.shape, bool)
+    expected = np.zeros_like(features)
+    for p in range(10):
+        selected = (warped[p] == output) & ~taken  # ties go to the earlier part
+        taken |= selected
+        upstream = 2 * output * selected * masks[:, p, ::2, ::2, None]
+        expected += np.asarray(_warp(upstream, inverse_affines(scaled[:, p]), warp_sampling))
+    np.testing.assert_allclose(gradient, expected, atol=1e-4)
+    np.testing.assert_allclose(_skip_gradient([features, masks, affines], warp_sampling, "original", jit_compile=True),
+                               gradient, atol=1e-4)
 
 
 def test_identity_torso_gives_features_clipped_at_zero(rng):

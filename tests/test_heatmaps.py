@@ -1,4 +1,6 @@
-"""Pose heatmaps (SPEC §1): equal to a direct numpy evaluation of the formula, batched, usable in tf.data."""
+"""Pose heatmaps (SPEC §1): the original's Python 2 staircase and the smooth Gaussian, batched, in tf.data and XLA."""
+
+import json
 
 import numpy as np
 import pytest
@@ -6,8 +8,25 @@ import pytest
 from dgan_tf.geometry.heatmaps import pose_heatmaps
 
 
-def numpy_heatmaps(keypoints_yx, image_size, sigma=6.0):
-    """The original's cords_to_map, written out: one Gaussian per visible joint, zeros for a missing one."""
+def original_cords_to_map(cords, img_size, sigma=6):
+    """pose_utils.cords_to_map of the original as Python 2 ran it: integer arrays, so `/` floor-divides.
+
+    The original line is `np.exp(-((yy - point[0]) ** 2 + (xx - point[1]) ** 2) / (2 * sigma ** 2))`
+    with integer cords, integer meshgrids and sigma=6; Python 2's int / int is floor division.
+    """
+    cords = np.asarray(cords)
+    assert np.issubdtype(cords.dtype, np.integer) and isinstance(sigma, int)
+    result = np.zeros(tuple(img_size) + cords.shape[0:1], dtype="float32")
+    for i, point in enumerate(cords):
+        if point[0] == -1 or point[1] == -1:
+            continue
+        xx, yy = np.meshgrid(np.arange(img_size[1]), np.arange(img_size[0]))
+        result[..., i] = np.exp(-((yy - point[0]) ** 2 + (xx - point[1]) ** 2) // (2 * sigma ** 2))
+    return result
+
+
+def gaussian_maps(keypoints_yx, image_size, sigma=6.0):
+    """The formula as written, in true division: one smooth Gaussian per visible joint."""
     height, width = image_size
     rows, cols = np.mgrid[0:height, 0:width]
     maps = np.zeros((height, width, len(keypoints_yx)), np.float32)
@@ -18,26 +37,90 @@ def numpy_heatmaps(keypoints_yx, image_size, sigma=6.0):
     return maps
 
 
-@pytest.mark.parametrize("image_size", [(128, 64), (256, 256)])
-def test_equals_the_formula_on_a_batch(image_size, rng):
-    keypoints = np.stack([rng.integers(0, s, size=(3, 18)) for s in image_size], axis=-1)  # (3, 18, 2)
+def _random_keypoints(rng, image_size, batch=3):
+    keypoints = np.stack([rng.integers(0, s, size=(batch, 18)) for s in image_size], axis=-1)  # (B, 18, 2)
     keypoints[0, 4] = -1
     keypoints[1, :] = -1  # a person with no joint at all
     keypoints[2, 7, 1] = -1  # one coordinate missing counts as missing
-    maps = np.asarray(pose_heatmaps(keypoints, image_size))  # (3, H, W, 18)
+    return keypoints
+
+
+@pytest.mark.parametrize("image_size", [(128, 64), (256, 256)])
+def test_staircase_equals_the_original_under_python_2(image_size, rng):
+    keypoints = _random_keypoints(rng, image_size)
+    keypoints[0, 0] = (5, 0)  # a joint on the border
+    maps = np.asarray(pose_heatmaps(keypoints.astype(np.float32), image_size))  # default: staircase
     assert maps.shape == (3,) + tuple(image_size) + (18,) and maps.dtype == np.float32
     for sample, kp in zip(maps, keypoints):
-        np.testing.assert_allclose(sample, numpy_heatmaps(kp, image_size), atol=1e-6)
+        np.testing.assert_allclose(sample, original_cords_to_map(kp, image_size), rtol=1e-6, atol=1e-7)
     assert np.all(maps[1] == 0) and np.all(maps[0, ..., 4] == 0) and np.all(maps[2, ..., 7] == 0)
-    y, x = keypoints[0, 0]
-    assert maps[0, y, x, 0] == pytest.approx(1.0) and maps.max() <= 1.0 and maps.min() >= 0.0
+    y, x = keypoints[0, 1]
+    assert maps[0, y, x, 1] == 1.0 and maps.max() <= 1.0 and maps.min() >= 0.0
+    exponents = np.log(maps[maps > 1e-30].astype(np.float64))
+    np.testing.assert_allclose(exponents, np.round(exponents), atol=1e-5)  # only the values exp(-n)
 
 
-def test_works_inside_tf_data():
+def test_staircase_steps_fall_on_multiples_of_72():
+    keypoints = np.full((1, 18, 2), -1, np.float32)
+    keypoints[0, 0] = (0, 0)
+    row = np.asarray(pose_heatmaps(keypoints, (1, 40)))[0, 0, :, 0]  # d^2 = column^2
+    columns = np.arange(40)
+    np.testing.assert_allclose(row, np.exp(-np.ceil(columns**2 / 72.0)), rtol=1e-6)
+    # d^2 = 72 exactly (6^2 + 6^2) is still on step 1; 73 is on step 2.
+    grid = np.asarray(pose_heatmaps(keypoints, (10, 10)))[0, ..., 0]
+    assert grid[6, 6] == pytest.approx(np.exp(-1.0)) and grid[8, 3] == pytest.approx(np.exp(-2.0))
+
+
+def test_staircase_rounds_float_keypoints_to_the_nearest_pixel(rng):
+    keypoints = rng.uniform(0, 60, size=(2, 18, 2)).astype(np.float32)
+    keypoints[0, 3] = -1.0
+    keypoints[1, 0] = (10.5, 20.49)  # halves round up
+    maps = np.asarray(pose_heatmaps(keypoints, (64, 64)))
+    rounded = np.floor(keypoints + 0.5).astype(np.int64)
+    rounded[0, 3] = -1
+    for sample, kp in zip(maps, rounded):
+        np.testing.assert_allclose(sample, original_cords_to_map(kp, (64, 64)), rtol=1e-6, atol=1e-7)
+    assert maps[1, 11, 20, 0] == 1.0
+
+
+@pytest.mark.parametrize("image_size", [(128, 64), (256, 256)])
+def test_gaussian_equals_the_formula(image_size, rng):
+    keypoints = _random_keypoints(rng, image_size).astype(np.float32) + rng.uniform(-0.5, 0.5, (3, 18, 2))
+    keypoints[0, 4], keypoints[1, :], keypoints[2, 7, 1] = -1, -1, -1
+    maps = np.asarray(pose_heatmaps(keypoints, image_size, heatmaps="gaussian"))
+    for sample, kp in zip(maps, keypoints):
+        np.testing.assert_allclose(sample, gaussian_maps(kp, image_size), atol=1e-6)
+
+
+def test_staircase_against_gaussian_on_a_real_market_pose(annotations_real):
+    """SPEC §1: the largest per-pixel difference between the two on a real Market pose is 0.618."""
+    import pandas as pd
+
+    frame = pd.read_csv(annotations_real / "market-annotation-train.csv", sep=":").head(200)
+    keypoints = np.stack([np.stack([json.loads(y), json.loads(x)], -1)
+                          for y, x in zip(frame["keypoints_y"], frame["keypoints_x"])])  # (N, 18, 2) int
+    staircase = np.asarray(pose_heatmaps(keypoints.astype(np.float32), (128, 64)))
+    gaussian = np.asarray(pose_heatmaps(keypoints.astype(np.float32), (128, 64), heatmaps="gaussian"))
+    np.testing.assert_allclose(staircase[3], original_cords_to_map(keypoints[3], (128, 64)), rtol=1e-6, atol=1e-7)
+    assert np.abs(staircase - gaussian).max() == pytest.approx(0.618, abs=1e-3)
+
+
+def test_rejects_an_unknown_kind():
+    with pytest.raises(ValueError, match="Received: heatmaps='smooth'"):
+        pose_heatmaps(np.zeros((1, 18, 2), np.float32), (8, 8), heatmaps="smooth")
+
+
+@pytest.mark.parametrize("heatmaps", ["staircase", "gaussian"])
+def test_works_inside_tf_data_and_xla(heatmaps, rng):
     import tensorflow as tf
 
-    keypoints = np.full((2, 18, 2), -1, np.float32)
-    keypoints[:, 1] = (10.0, 20.0)
-    dataset = tf.data.Dataset.from_tensor_slices(keypoints).batch(2).map(lambda k: pose_heatmaps(k, (32, 32)))
-    maps = next(iter(dataset)).numpy()
-    np.testing.assert_allclose(maps[0], numpy_heatmaps(keypoints[0], (32, 32)), atol=1e-6)
+    keypoints = _random_keypoints(rng, (64, 32)).astype(np.float32)
+    expected = np.asarray(pose_heatmaps(keypoints, (64, 32), heatmaps=heatmaps))
+    dataset = tf.data.Dataset.from_tensor_slices(keypoints).batch(3).map(
+        lambda k: pose_heatmaps(k, (64, 32), heatmaps=heatmaps))
+    np.testing.assert_allclose(next(iter(dataset)).numpy(), expected, atol=1e-6)
+    compiled = tf.function(lambda k: pose_heatmaps(k, (64, 32), heatmaps=heatmaps), jit_compile=True)
+    np.testing.assert_allclose(compiled(keypoints).numpy(), expected, atol=1e-6)
+    if heatmaps == "staircase":
+        np.testing.assert_allclose(expected[0], original_cords_to_map(keypoints[0].astype(np.int64), (64, 32)),
+                                   rtol=1e-6, atol=1e-7)

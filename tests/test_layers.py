@@ -72,20 +72,30 @@ def test_make_norm_rejects_unknown_name():
         make_norm("batch")
 
 
-def test_pose_heatmaps_layer_matches_function_and_serialises(rng, tmp_path):
+@pytest.mark.parametrize("heatmaps", ["staircase", "gaussian"])
+def test_pose_heatmaps_layer_matches_function_and_serialises(rng, tmp_path, heatmaps):
     keypoints = rng.uniform(0, 60, size=(2, 18, 2)).astype("float32")
     keypoints[0, 3] = -1.0
-    layer = PoseHeatmaps((64, 32), sigma=4.0)
+    layer = PoseHeatmaps((64, 32), sigma=4.0, heatmaps=heatmaps)
     (out,) = check_layer(layer, keypoints, tmp_path, expected_output_shapes=(2, 64, 32, 18))
-    expected = keras.ops.convert_to_numpy(pose_heatmaps(keypoints, (64, 32), 4.0))
+    expected = keras.ops.convert_to_numpy(pose_heatmaps(keypoints, (64, 32), 4.0, heatmaps=heatmaps))
     np.testing.assert_allclose(out, expected, atol=1e-6)
     assert out[0, ..., 3].max() == 0.0
     assert layer.count_params() == 0
+    assert layer.get_config()["heatmaps"] == heatmaps
+
+
+def test_pose_heatmaps_layer_defaults_to_the_staircase_and_reads_old_files_as_gaussian():
+    assert PoseHeatmaps((64, 32)).heatmaps == "staircase"
+    config = PoseHeatmaps((64, 32), name="maps").get_config()
+    del config["heatmaps"]  # a file saved before the option existed
+    assert PoseHeatmaps.from_config(config).heatmaps == "gaussian"
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"image_size": (64,)}, "image_size"), ({"image_size": (64, 32), "sigma": 0}, "sigma=0")],
+    [({"image_size": (64,)}, "image_size"), ({"image_size": (64, 32), "sigma": 0}, "sigma=0"),
+     ({"image_size": (64, 32), "heatmaps": "smooth"}, "Received: heatmaps='smooth'")],
 )
 def test_pose_heatmaps_layer_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -169,16 +169,33 @@ def test_vgg_weights_load_from_a_given_path(tmp_path, rng):
     np.testing.assert_array_equal(_np(kernel), _np(source.get_layer("block1_conv1").kernel))
 
 
-def test_vgg_preprocess_and_caffe_mean_quirk():
+def test_vgg_preprocess_mean_quirk_is_the_default():
     grey = np.zeros((1, 2, 2, 3), "float32")  # 127.5 in every channel
-    clean = _np(VggPreprocess()(grey))[0, 0, 0]
-    quirk = _np(VggPreprocess(caffe_mean_quirk=True)(grey))[0, 0, 0]
-    np.testing.assert_allclose(clean, 127.5 - np.array(BGR_MEANS), rtol=1e-6)
-    np.testing.assert_allclose(quirk, 127.5 - np.array(BGR_MEANS)[::-1], rtol=1e-6)  # B and R means swapped
+    correct = _np(VggPreprocess(vgg_mean="correct")(grey))[0, 0, 0]
+    original = _np(VggPreprocess()(grey))[0, 0, 0]
+    np.testing.assert_allclose(correct, 127.5 - np.array(BGR_MEANS), rtol=1e-6)
+    np.testing.assert_allclose(original, 127.5 - np.array(BGR_MEANS)[::-1], rtol=1e-6)  # B and R means swapped
     red = np.zeros((1, 1, 1, 3), "float32") - 1.0
     red[..., 0] = 1.0  # pure red in RGB
-    np.testing.assert_allclose(_np(VggPreprocess()(red))[0, 0, 0], np.array([0.0, 0.0, 255.0]) - BGR_MEANS,
-                               rtol=1e-6)
+    np.testing.assert_allclose(_np(VggPreprocess(vgg_mean="correct")(red))[0, 0, 0],
+                               np.array([0.0, 0.0, 255.0]) - BGR_MEANS, rtol=1e-6)
+    # The original: (x - BGR means) on RGB channels, then flipped: R - 103.939 ends up last.
+    np.testing.assert_allclose(_np(VggPreprocess()(red))[0, 0, 0],
+                               (np.array([255.0, 0.0, 0.0]) - BGR_MEANS)[::-1], rtol=1e-6)
+    assert VggPreprocess().vgg_mean == "original"
+    with pytest.raises(ValueError, match="Received: vgg_mean='caffe'"):
+        VggPreprocess(vgg_mean="caffe")
+
+
+def test_vgg_preprocess_config_and_old_files():
+    layer = VggPreprocess(vgg_mean="correct", name="pre")
+    assert VggPreprocess.from_config(layer.get_config()).vgg_mean == "correct"
+    old = {key: value for key, value in layer.get_config().items() if key != "vgg_mean"}
+    assert VggPreprocess.from_config({**old, "caffe_mean_quirk": True}).vgg_mean == "original"
+    assert VggPreprocess.from_config({**old, "caffe_mean_quirk": False}).vgg_mean == "correct"
+    model = build_vgg_features("block1_conv2", weights="random", vgg_mean="correct")
+    assert model.get_layer("vgg_preprocess").vgg_mean == "correct"
+    assert build_vgg_features("block1_conv2", weights="random").get_layer("vgg_preprocess").vgg_mean == "original"
 
 
 def test_vgg_rejects_unknown_layer_and_weights():

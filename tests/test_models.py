@@ -101,6 +101,8 @@ def test_generator_keras_round_trip_market(generator_market, rng, tmp_path):
     reloaded = check_save_load(generator_market, inputs, tmp_path)
     assert reloaded.count_params() == 61_109_085
     assert reloaded.get_layer("deformable_skip0").get_config()["warp_sampling"] == "nearest"
+    assert reloaded.get_layer("deformable_skip0").get_config()["warp_gradient"] == "original"
+    assert reloaded.get_layer("pose_heatmaps").get_config()["heatmaps"] == "staircase"
 
 
 @pytest.mark.parametrize(
@@ -112,6 +114,8 @@ def test_generator_keras_round_trip_market(generator_market, rng, tmp_path):
         ({"image_size": MARKET, "architecture": "unet"}, "Received: architecture='unet'"),
         ({"image_size": MARKET, "norm": "batch"}, "Received: norm='batch'"),
         ({"image_size": MARKET, "warp_sampling": "cubic"}, "Received: warp_sampling='cubic'"),
+        ({"image_size": MARKET, "warp_gradient": "inverse"}, "Received: warp_gradient='inverse'"),
+        ({"image_size": MARKET, "heatmaps": "smooth"}, "Received: heatmaps='smooth'"),
         ({"image_size": MARKET, "dropout_rate": 1.0}, "Received: dropout_rate=1.0"),
     ],
 )
@@ -164,6 +168,8 @@ def test_discriminator_rejects_bad_arguments():
         build_discriminator((32, 32))
     with pytest.raises(ValueError, match="Received: norm='batch'"):
         build_discriminator(MARKET, norm="batch")
+    with pytest.raises(ValueError, match="Received: heatmaps='smooth'"):
+        build_discriminator(MARKET, heatmaps="smooth")
 
 
 def test_model_modules_use_keras_ops_only():
@@ -185,3 +191,21 @@ def test_width_scales_channels_and_keeps_shapes():
     assert d.get_layer("conv_in").filters == 16 and d.output.shape[1:] == (3, 1, 1)
     with pytest.raises(ValueError, match="width"):
         build_generator((128, 64), width=0)
+
+
+def test_heatmap_and_gradient_options_reach_the_layers_and_change_only_what_they_should(rng):
+    """heatmaps changes G's and D's inputs; warp_gradient changes nothing in G's forward pass."""
+    inputs = _inputs(rng, MARKET, 2)
+    outputs = {}
+    for heatmaps in ("staircase", "gaussian"):
+        for warp_gradient in ("original", "exact"):
+            keras.utils.set_random_seed(0)
+            generator = build_generator(MARKET, width=0.125, heatmaps=heatmaps, warp_gradient=warp_gradient)
+            assert generator.get_layer("pose_heatmaps").heatmaps == heatmaps
+            assert {generator.get_layer(f"deformable_skip{i}").warp_gradient for i in range(4)} == {warp_gradient}
+            outputs[heatmaps, warp_gradient] = keras.ops.convert_to_numpy(generator(inputs, training=False))
+    np.testing.assert_array_equal(outputs["staircase", "original"], outputs["staircase", "exact"])
+    assert np.abs(outputs["staircase", "original"] - outputs["gaussian", "original"]).max() > 1e-4
+    discriminator = build_discriminator(MARKET, width=0.125, heatmaps="gaussian")
+    assert discriminator.get_layer("pose_heatmaps").heatmaps == "gaussian"
+    assert build_discriminator(MARKET, width=0.125).get_layer("pose_heatmaps").heatmaps == "staircase"

@@ -96,10 +96,10 @@ def test_jpeg_decoding_matches_imageio_exactly(tmp_path, rng):
     import imageio.v3 as iio
 
     from dgan_tf.data.pipeline import decode_image
-    from dgan_tf.visualize import to_uint8
+    from dgan_tf.visualize import stored_pixels
 
     image = (rng.random((32, 16, 3)) * 255).astype(np.uint8)
     path = tmp_path / "noise.jpg"
     iio.imwrite(path, image, quality=80)
-    decoded = to_uint8(decode_image(str(path), (32, 16)).numpy())
+    decoded = stored_pixels(decode_image(str(path), (32, 16)).numpy())
     np.testing.assert_array_equal(decoded, iio.imread(path))

@@ -1,4 +1,4 @@
-"""Gather-based part warps (dgan_tf.geometry.warp): TF kernel parity, XLA, exact gradients, JAX parity."""
+"""Gather-based part warps (dgan_tf.geometry.warp): TF kernel parity, XLA, both gradients, JAX parity."""
 
 import os
 import subprocess
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dgan_tf.geometry.warp import warp_part
+from dgan_tf.geometry.warp import inverse_affines, warp_part
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,7 +90,7 @@ def test_gradient_to_features_is_exact(rng, warp_sampling):
     affines = _random_affines(rng, 1, 4, 5)
     with tf.GradientTape() as tape:
         tape.watch(features)
-        output = tf.cast(warp_part(tf.cast(features, tf.float32), affines, warp_sampling), tf.float64)
+        output = tf.cast(warp_part(tf.cast(features, tf.float32), affines, warp_sampling, "exact"), tf.float64)
     analytic = tape.jacobian(output, features).numpy().reshape(output.shape.num_elements(), -1)
     numeric = np.zeros_like(analytic)
     base = np.asarray(warp_part(features.numpy().astype(np.float32), affines, warp_sampling)).ravel()
@@ -101,6 +101,132 @@ def test_gradient_to_features_is_exact(rng, warp_sampling):
         numeric[:, index] = out - base
     np.testing.assert_allclose(analytic, numeric, atol=1e-5)
     assert np.abs(analytic).sum() > 0
+
+
+def _round_half_away(value):
+    return np.sign(value) * np.floor(np.abs(value) + 0.5)
+
+
+def inverse_warp_gradient_reference(upstream, affines, warp_sampling):
+    """TF 1.x's ImageProjectiveTransform gradient, pixel by pixel in float64 numpy.
+
+    Source pixel (x, y) gets the upstream gradient sampled at T^-1 (x, y) (np.linalg.inv of the
+    3x3 matrix), nearest (half away from zero) or bilinear, 0 outside.
+    """
+    batch, height, width, _ = upstream.shape
+    gradient = np.zeros(upstream.shape, np.float64)
+
+    def read(b, y, x):
+        inside = 0 <= y < height and 0 <= x < width
+        return upstream[b, int(y), int(x)].astype(np.float64) if inside else 0.0
+
+    for b in range(batch):
+        matrix = np.append(affines[b].astype(np.float64)[:6], [0.0, 0.0, 1.0]).reshape(3, 3)
+        inverse = np.linalg.inv(matrix)
+        for y in range(height):
+            for x in range(width):
+                qx, qy, _ = inverse @ np.array([x, y, 1.0])
+                if warp_sampling == "nearest":
+                    gradient[b, y, x] = read(b, _round_half_away(qy), _round_half_away(qx))
+                else:
+                    x0, y0 = np.floor(qx), np.floor(qy)
+                    fx, fy = qx - x0, qy - y0
+                    gradient[b, y, x] = ((1 - fy) * ((1 - fx) * read(b, y0, x0) + fx * read(b, y0, x0 + 1))
+                                         + fy * ((1 - fx) * read(b, y0 + 1, x0) + fx * read(b, y0 + 1, x0 + 1)))
+    return gradient
+
+
+def tf1_inverse_warp_gradient(upstream, affines, warp_sampling):
+    """TF 1.x contrib's _image_projective_transform_grad written out with today's kernel (V3)."""
+    matrices = tf.reshape(tf.concat([affines, tf.ones((affines.shape[0], 1))], axis=1), (-1, 3, 3))
+    flat = tf.reshape(tf.linalg.inv(matrices), (-1, 9))
+    flat = (flat / flat[:, 8:9])[:, :8]
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=upstream, transforms=flat, output_shape=upstream.shape[1:3], fill_value=0.0,
+        interpolation=warp_sampling.upper(), fill_mode="CONSTANT").numpy()
+
+
+def _inverse_far_from_ties(affines, height, width):
+    """(B, h, w) True where T^-1 of the pixel is not within 1e-3 of a .5 rounding tie."""
+    inverse = np.asarray(inverse_affines(affines)).astype(np.float64)
+    return _far_from_rounding_ties(inverse, height, width)
+
+
+def _tf_gradient(features, affines, cotangent, warp_sampling, warp_gradient, jit_compile=None):
+    def gradient(f):
+        with tf.GradientTape() as tape:
+            tape.watch(f)
+            loss = tf.reduce_sum(warp_part(f, affines, warp_sampling, warp_gradient) * cotangent)
+        return tape.gradient(loss, f)
+
+    if jit_compile is not None:
+        gradient = tf.function(gradient, jit_compile=jit_compile)
+    return gradient(tf.constant(features)).numpy()
+
+
+@pytest.mark.parametrize("warp_sampling", ["nearest", "bilinear"])
+def test_original_gradient_is_the_inverse_warp_of_the_upstream_gradient(rng, warp_sampling):
+    features = rng.normal(size=(3, 9, 7, 2)).astype(np.float32)
+    affines = _random_affines(rng, 3, 9, 7)
+    affines[2] = [1, 0, 1000, 0, 1, 1000, 0, 0]  # no_point: samples outside, gets no gradient
+    cotangent = rng.normal(size=features.shape).astype(np.float32)
+    gradient = _tf_gradient(features, affines, cotangent, warp_sampling, "original")
+    reference = inverse_warp_gradient_reference(cotangent, affines, warp_sampling)
+    literal = tf1_inverse_warp_gradient(tf.constant(cotangent), tf.constant(affines), warp_sampling)
+    if warp_sampling == "nearest":
+        keep = _inverse_far_from_ties(affines, 9, 7)
+        assert keep.mean() > 0.95
+        np.testing.assert_array_equal(gradient[keep], reference[keep].astype(np.float32))
+        np.testing.assert_array_equal(gradient[keep], literal[keep])
+    else:
+        np.testing.assert_allclose(gradient, reference, atol=1e-4)
+        np.testing.assert_allclose(gradient, literal, atol=1e-4)
+    assert np.all(gradient[2] == 0) and np.abs(gradient[:2]).sum() > 0
+    exact = _tf_gradient(features, affines, cotangent, warp_sampling, "exact")
+    assert np.abs(exact - gradient).max() > 1e-2  # the two rules differ where the transform scales
+
+
+@pytest.mark.parametrize("warp_sampling", ["nearest", "bilinear"])
+def test_gradient_option_changes_nothing_forward(warp_inputs, warp_sampling):
+    features, affines = warp_inputs
+    np.testing.assert_array_equal(np.asarray(warp_part(features, affines, warp_sampling, "original")),
+                                  np.asarray(warp_part(features, affines, warp_sampling, "exact")))
+    compiled = tf.function(lambda f, a: warp_part(f, a, warp_sampling, "original"), jit_compile=True)
+    np.testing.assert_allclose(compiled(features, affines).numpy(),
+                               np.asarray(warp_part(features, affines, warp_sampling, "exact")), atol=1e-5)
+    with pytest.raises(ValueError, match="Received: warp_gradient='inverse'"):
+        warp_part(features, affines, warp_sampling, "inverse")
+
+
+@pytest.mark.parametrize("warp_sampling", ["nearest", "bilinear"])
+def test_original_gradient_under_xla_matches_eager(rng, warp_sampling):
+    features = rng.normal(size=(2, 8, 6, 3)).astype(np.float32)
+    affines = _random_affines(rng, 2, 8, 6)
+    cotangent = rng.normal(size=features.shape).astype(np.float32)
+    eager = _tf_gradient(features, affines, cotangent, warp_sampling, "original")
+    compiled = _tf_gradient(features, affines, cotangent, warp_sampling, "original", jit_compile=True)
+    np.testing.assert_allclose(compiled, eager, atol=1e-5)
+
+
+def test_inverse_affines_are_inverses_and_never_nan():
+    affines = np.array([
+        [1.3, 0.2, 4.0, -0.1, 0.7, -2.0, 0, 0],
+        [1, 0, 1000, 0, 1, 1000, 0, 0],  # no_point
+        [1, 2, 3, 2, 4, 6, 0, 0],  # singular
+        [1e-4, 0, 0, 0, 1e-4, 0, 0, 0],  # |det| = 1e-8: treated as singular
+        [np.nan, 0, 0, 0, 1, 0, 0, 0],
+        [np.inf, 0, 0, 0, 1, 0, 0, 0],
+    ], dtype=np.float32)
+    inverse = np.asarray(inverse_affines(affines))
+    assert np.all(np.isfinite(inverse))
+    square = lambda a: np.append(a[:6].astype(np.float64), [0, 0, 1]).reshape(3, 3)  # noqa: E731
+    np.testing.assert_allclose(square(inverse[0]) @ square(affines[0]), np.eye(3), atol=1e-6)
+    np.testing.assert_allclose(inverse[1], [1, 0, -1000, 0, 1, -1000, 0, 0])
+    for row in inverse[2:]:
+        np.testing.assert_allclose(row, [1, 0, -1000, 0, 1, -1000, 0, 0])  # samples outside: zero gradient
+    features = np.ones((len(affines), 4, 4, 1), np.float32)
+    gradient = _tf_gradient(features, np.nan_to_num(affines, posinf=1e30), features, "bilinear", "original")
+    assert np.all(np.isfinite(gradient)) and np.all(gradient[2:5] == 0)
 
 
 JAX_SCRIPT = textwrap.dedent("""
@@ -118,18 +244,26 @@ JAX_SCRIPT = textwrap.dedent("""
     for mode in ("nearest", "bilinear"):
         fn = jax.jit(lambda f, a, mode=mode: warp_part(f, a, mode))
         out["warp_" + mode] = np.asarray(fn(data["features"], data["affines"]))
-        grad = jax.grad(lambda f, mode=mode: (warp_part(f, data["affines"], mode) * data["cotangent"]).sum())
-        out["grad_" + mode] = np.asarray(jax.jit(grad)(data["features"]))
+        for rule in ("exact", "original"):
+            loss = lambda f, a, mode=mode, rule=rule: (warp_part(f, a, mode, rule) * data["cotangent"]).sum()
+            out[f"grad_{rule}_{mode}"] = np.asarray(jax.jit(jax.grad(loss))(data["features"], data["affines"]))
+    from dgan_tf.geometry.heatmaps import pose_heatmaps
+    out["heatmaps"] = np.asarray(jax.jit(lambda k: pose_heatmaps(k, (128, 64)))(data["target"]))
     geometry = jax.jit(lambda s, t: (part_masks(t, (128, 64)), part_affines(s, t)))
     out["masks"], out["part_affines"] = (np.asarray(v) for v in geometry(data["source"], data["target"]))
     skip = DeformableSkip()
     out["skip"] = np.asarray(skip([data["skip_features"], out["masks"], out["part_affines"]]))
+    for mode in ("nearest", "bilinear"):
+        skip_mode = DeformableSkip(warp_sampling=mode)
+        skip_loss = lambda f, skip_mode=skip_mode: (skip_mode([f, data["skip_masks"], data["skip_affines"]]) ** 2).sum()
+        out["skip_grad_" + mode] = np.asarray(jax.jit(jax.grad(skip_loss))(data["skip_features"]))
     np.savez(sys.argv[2], **out)
 """)
 
 
 def test_jax_gives_the_same_numbers_as_tensorflow(tmp_path, rng):
-    """One JAX subprocess (the backend is fixed per process) for every JAX parity check."""
+    """One JAX subprocess (the backend is fixed per process) for every JAX parity check: warps and both
+    gradients under jax.jit, against TensorFlow and the numpy reference of the inverse-warp rule."""
     pytest.importorskip("jax")
     from dgan_tf.geometry.parts import part_affines, part_masks
     from dgan_tf.layers.deformable_skip import DeformableSkip
@@ -140,8 +274,11 @@ def test_jax_gives_the_same_numbers_as_tensorflow(tmp_path, rng):
     source = np.stack([BASE_POSE + rng.integers(-3, 4, BASE_POSE.shape) for _ in range(3)]).astype(np.float32)
     target = np.stack([BASE_POSE + rng.integers(-3, 4, BASE_POSE.shape) for _ in range(3)]).astype(np.float32)
     source[1, 3] = -1  # a missing right elbow: mirrored limb
+    skip_masks = np.asarray(part_masks(target, (128, 64)))
+    skip_affines = np.asarray(part_affines(source, target))
     data = dict(features=features, affines=affines, cotangent=rng.normal(size=features.shape).astype(np.float32),
-                source=source, target=target, skip_features=rng.normal(size=(3, 32, 16, 5)).astype(np.float32))
+                source=source, target=target, skip_features=rng.normal(size=(3, 32, 16, 5)).astype(np.float32),
+                skip_masks=skip_masks, skip_affines=skip_affines)
     np.savez(tmp_path / "inputs.npz", **data)
     script = tmp_path / "jax_parity.py"
     script.write_text(JAX_SCRIPT)
@@ -152,21 +289,35 @@ def test_jax_gives_the_same_numbers_as_tensorflow(tmp_path, rng):
     jax_out = np.load(tmp_path / "out.npz")
 
     keep = _far_from_rounding_ties(affines, 16, 8)
+    keep_inverse = _inverse_far_from_ties(affines, 16, 8)
     for mode in ("nearest", "bilinear"):
-        features_tf = tf.constant(features)
-        with tf.GradientTape() as tape:
-            tape.watch(features_tf)
-            warped = warp_part(features_tf, affines, mode)
-            loss = tf.reduce_sum(warped * data["cotangent"])
-        gradient = tape.gradient(loss, features_tf).numpy()
+        warped = np.asarray(warp_part(features, affines, mode))
+        exact = _tf_gradient(features, affines, data["cotangent"], mode, "exact")
+        original = _tf_gradient(features, affines, data["cotangent"], mode, "original")
+        reference = inverse_warp_gradient_reference(data["cotangent"], affines, mode)
         if mode == "nearest":
-            np.testing.assert_array_equal(jax_out["warp_" + mode][keep], warped.numpy()[keep])
+            np.testing.assert_array_equal(jax_out["warp_" + mode][keep], warped[keep])
+            np.testing.assert_array_equal(jax_out["grad_original_" + mode][keep_inverse], original[keep_inverse])
+            np.testing.assert_array_equal(jax_out["grad_original_" + mode][keep_inverse],
+                                          reference[keep_inverse].astype(np.float32))
         else:
-            np.testing.assert_allclose(jax_out["warp_" + mode], warped.numpy(), atol=1e-5)
-            np.testing.assert_allclose(jax_out["grad_" + mode], gradient, atol=1e-5)
+            np.testing.assert_allclose(jax_out["warp_" + mode], warped, atol=1e-5)
+            np.testing.assert_allclose(jax_out["grad_exact_" + mode], exact, atol=1e-5)
+            np.testing.assert_allclose(jax_out["grad_original_" + mode], original, atol=1e-5)
+            np.testing.assert_allclose(jax_out["grad_original_" + mode], reference, atol=1e-4)
+    from dgan_tf.geometry.heatmaps import pose_heatmaps
+    np.testing.assert_allclose(jax_out["heatmaps"], np.asarray(pose_heatmaps(target, (128, 64))), rtol=1e-6, atol=1e-7)
     masks = np.asarray(part_masks(target, (128, 64)))
     # JAX without x64 rounds the limb edges in float32, TF in float64: a few edge pixels may differ.
     assert np.mean(jax_out["masks"] != masks) < 1e-4
     np.testing.assert_allclose(jax_out["part_affines"], np.asarray(part_affines(source, target)), atol=1e-3)
     skip = DeformableSkip()([data["skip_features"], jax_out["masks"], jax_out["part_affines"]])
     np.testing.assert_allclose(jax_out["skip"], np.asarray(skip), atol=1e-5)
+    # With nearest sampling parts often read the same pixel: ties in the max go to the earlier part on both.
+    skip_features = tf.constant(data["skip_features"])
+    for mode in ("nearest", "bilinear"):
+        with tf.GradientTape() as tape:
+            tape.watch(skip_features)
+            skip_loss = tf.reduce_sum(DeformableSkip(warp_sampling=mode)([skip_features, skip_masks, skip_affines]) ** 2)
+        np.testing.assert_allclose(jax_out["skip_grad_" + mode], tape.gradient(skip_loss, skip_features).numpy(),
+                                   atol=1e-4)

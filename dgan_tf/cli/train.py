@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dgan_tf.cli.arguments import image_size_arg
 from dgan_tf.data.datasets import DATASETS
-from dgan_tf.options import FEATURES, NORMS, PRECISIONS, WARP_SAMPLINGS
+from dgan_tf.options import FEATURES, HEATMAPS, NORMS, PRECISIONS, VGG_MEANS, WARP_GRADIENTS, WARP_SAMPLINGS
 from dgan_tf.variants import VARIANTS
 
 DEFAULT_DATASET, DEFAULT_VARIANT = "synthetic", "dsc"
@@ -23,7 +23,7 @@ DEFAULT_DATASET, DEFAULT_VARIANT = "synthetic", "dsc"
 # when the user typed it, so that resuming with no flag never conflicts with the saved config.
 CONFIG_FLAGS = ("dataset", "variant", "image_size", "iterations", "batch_size", "data_root", "seed",
                 "checkpoint_every", "sample_every", "features", "width", "norm", "warp_sampling", "precision",
-                "learning_rate")
+                "learning_rate", "heatmaps", "warp_gradient", "vgg_mean")
 
 
 def parse_args(argv):
@@ -46,6 +46,12 @@ def parse_args(argv):
     p.add_argument("--width", type=float, help="channel-width multiplier (1.0 = the paper's networks)")
     p.add_argument("--norm", choices=NORMS, help="scalar (the original's) or per-channel instance")
     p.add_argument("--warp-sampling", choices=WARP_SAMPLINGS)
+    p.add_argument("--heatmaps", choices=HEATMAPS,
+                   help="pose maps: the original's staircase (Python 2 integer division, default) or a smooth Gaussian")
+    p.add_argument("--warp-gradient", choices=WARP_GRADIENTS,
+                   help="gradient through the part warps: the original's inverse warp (TF 1.x, default) or the exact one")
+    p.add_argument("--vgg-mean", choices=VGG_MEANS,
+                   help="VGG19 input: the original's means before the RGB->BGR flip (default) or after it")
     p.add_argument("--precision", choices=PRECISIONS)
     p.add_argument("--learning-rate", type=float)
     xla = p.add_mutually_exclusive_group()

@@ -10,7 +10,7 @@ import numpy as np
 
 from dgan_tf.evaluation import metrics
 from dgan_tf.files import atomic_write_text
-from dgan_tf.visualize import to_uint8, write_image_atomic
+from dgan_tf.visualize import original_round_trip, real_to_uint8, to_uint8, write_image_atomic
 
 STRIPS_DIR = "images"  # <from>_<to>.png strips: source | target | generated (the original's output)
 GENERATED_DIR = "generated"  # <from>_<to>.png, the generated image alone
@@ -57,8 +57,11 @@ def generate_test_pairs(generator, data, out_dir, split="test", batch_size=32, p
     with tqdm(total=len(pairs), desc="generating", unit="pair", disable=not progress) as bar:
         for batch in dataset:
             inputs = [batch["source_image"], batch["source_keypoints"], batch["target_keypoints"]]
+            # The original's conversions (SPEC §7): truncation of the float32 output, and the real
+            # images' float64 round trip.
             generated = to_uint8(np.asarray(generator.predict_on_batch(inputs), dtype=np.float32))
-            sources, targets = to_uint8(batch["source_image"].numpy()), to_uint8(batch["target_image"].numpy())
+            sources = real_to_uint8(batch["source_image"].numpy())
+            targets = real_to_uint8(batch["target_image"].numpy())
             for source, target, image in zip(sources, targets, generated):
                 name = pair_file_name(*names[index])
                 write_image_atomic(out_dir / STRIPS_DIR / name, np.concatenate([source, target, image], axis=1))
@@ -119,7 +122,8 @@ def load_scored_dir(score_dir, data, split="test", progress=True):
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from None
         target_name = pairs["to"].iloc[i]
-        targets.append(load_image(images_dir / target_name, data.image_size))
+        # The targets the original's test.py compared with: its float64 round trip (SPEC §7), as for ours.
+        targets.append(original_round_trip(load_image(images_dir / target_name, data.image_size)))
         keypoints.append(table.get(target_name))
         rows.append(i)
     return pairs.iloc[rows].reset_index(drop=True), np.stack(generated), np.stack(targets), np.stack(keypoints), \

@@ -1,29 +1,59 @@
 """Pose heatmaps from keypoints, computed on the fly in `keras.ops` (SPEC §1, [pose_utils.cords_to_map]).
 
-Replaces the original's 50-200 GB on-disk heatmap cache: 18 unnormalised Gaussians, peak 1.
+Replaces the original's 50-200 GB on-disk heatmap cache: 18 maps, peak 1, zero for a missing joint.
+
+heatmaps="staircase" (default) is what the original trained on. Its code reads
+exp(-d^2 / (2 sigma^2)), but it ran under Python 2 on integer keypoints, integer meshgrids and
+sigma=6, so the `/` floor-divided: exp(floor(-d^2 / 72)) = exp(-ceil(d^2 / 72)), a staircase with
+value 1 on the joint's pixel, e^-1 for 0 < d^2 <= 72, e^-2 up to 144, and so on. Here keypoints
+are first rounded to the nearest pixel (half up), then d^2 is the integer squared distance and
+the map is exp(-ceil(d^2 / (2 sigma^2))): for the integer keypoints of the annotation CSVs and
+sigma = 6 that is the original's integer arithmetic exactly, and float keypoints (e.g. a pose
+rescaled from another image size) still give a map of the family the original trained on (peak 1
+on one pixel, the same rings) rather than one it never saw. heatmaps="gaussian" is the smooth
+exp(-d^2 / (2 sigma^2)) on the unrounded keypoints.
 """
 
 from keras import ops
 
+from dgan_tf.options import HEATMAPS, check_choice
+
 DEFAULT_SIGMA = 6.0
 
 
-def pose_heatmaps(keypoints_yx, image_size, sigma=DEFAULT_SIGMA):
+def _steps(squared_distance, denominator):
+    """ceil(d^2 / denominator) as the smallest integer n with n * denominator >= d^2.
+
+    A float division may land one ulp beside an exact multiple (and XLA may turn it into a
+    multiplication by the reciprocal); the two comparisons put it back on the right step.
+    """
+    steps = ops.ceil(squared_distance / denominator)
+    steps = steps - ops.cast((steps - 1.0) * denominator >= squared_distance, "float32")
+    return steps + ops.cast(steps * denominator < squared_distance, "float32")
+
+
+def pose_heatmaps(keypoints_yx, image_size, sigma=DEFAULT_SIGMA, heatmaps="staircase"):
     """Keypoints (B, 18, 2) in (y, x), -1 missing -> heatmaps (B, H, W, 18) float32 in [0, 1].
 
-    exp(-((r - y)^2 + (c - x)^2) / (2 sigma^2)) per joint; an all-zero channel for a missing joint.
-    The Gaussian is separable, so it is built as an outer product of a row and a column profile.
+    heatmaps: "staircase" exp(-ceil(d^2 / (2 sigma^2))) on keypoints rounded to the nearest pixel, the
+    original's (see the module docstring), or "gaussian" exp(-d^2 / (2 sigma^2));
+    d^2 = (r - y)^2 + (c - x)^2. All zeros for a missing joint.
     """
+    check_choice("heatmaps", heatmaps, HEATMAPS)
     height, width = int(image_size[0]), int(image_size[1])
     keypoints_yx = ops.cast(keypoints_yx, "float32")  # (B, J, 2)
-    y = keypoints_yx[..., 0]  # (B, J)
-    x = keypoints_yx[..., 1]  # (B, J)
+    y = keypoints_yx[:, None, None, :, 0]  # (B, 1, 1, J)
+    x = keypoints_yx[:, None, None, :, 1]  # (B, 1, 1, J)
     visible = ops.cast(ops.logical_and(ops.not_equal(y, -1.0), ops.not_equal(x, -1.0)), "float32")
-    rows = ops.arange(height, dtype="float32")  # (H,)
-    cols = ops.arange(width, dtype="float32")  # (W,)
-    scale = -1.0 / (2.0 * sigma * sigma)
-    row_profile = ops.exp(scale * ops.square(rows[None, None, :] - y[..., None]))  # (B, J, H)
-    col_profile = ops.exp(scale * ops.square(cols[None, None, :] - x[..., None]))  # (B, J, W)
-    row_profile = row_profile * visible[..., None]
-    maps = row_profile[..., :, None] * col_profile[..., None, :]  # (B, J, H, W)
-    return ops.transpose(maps, (0, 2, 3, 1))  # (B, H, W, J)
+    rows = ops.arange(height, dtype="float32")[None, :, None, None]  # (1, H, 1, 1)
+    cols = ops.arange(width, dtype="float32")[None, None, :, None]  # (1, 1, W, 1)
+    if heatmaps == "staircase":
+        y, x = ops.floor(y + 0.5), ops.floor(x + 0.5)  # the nearest pixel: the original's keypoints are ints
+    row_term = ops.square(rows - y)  # (B, H, 1, J)
+    col_term = ops.square(cols - x)  # (B, 1, W, J)
+    denominator = 2.0 * float(sigma) * float(sigma)
+    if heatmaps == "gaussian":
+        # Separable: an outer product of a row and a column profile.
+        return ops.exp(-row_term / denominator) * visible * ops.exp(-col_term / denominator)  # (B, H, W, J)
+    # Not separable: the ceil acts on the sum. (B, H, W, J) float32 is small (75 MB at 16x256x256).
+    return ops.exp(-_steps(row_term + col_term, denominator)) * visible  # (B, H, W, J)

@@ -3,11 +3,20 @@
 Replaces the original's tf.contrib.image.transform on a 10x tiled feature map. Coordinates follow
 ImageProjectiveTransform: the output pixel (x, y) = (column, row) reads the input at
 (a0 x + a1 y + a2, b0 x + b1 y + b2); constant 0 outside the input.
+
+Gradient to the features, `warp_gradient`:
+- "original" (default): what TF 1.x contrib registered for ImageProjectiveTransform and the
+  original therefore trained with: the upstream gradient warped by the INVERSE transform, with the
+  forward's sampling (nearest or bilinear) and 0 outside. A source pixel p gets the upstream
+  gradient read at T^-1(p), whether or not an output sampled p, never a sum. It is a gather again.
+- "exact": the true gradient of the gather (a scatter-add), slower on the CPU.
+Transforms get no gradient either way.
 """
 
 from keras import ops
 
-from dgan_tf.options import WARP_SAMPLINGS, check_choice
+from dgan_tf.geometry.parts import MIN_DETERMINANT, NO_POINT_SHIFT
+from dgan_tf.options import WARP_GRADIENTS, WARP_SAMPLINGS, check_choice
 
 
 def _check_features(features):
@@ -45,13 +54,8 @@ def _gather_pixels(flat_features, x_index, y_index, height, width):
     return values * ops.cast(ops.reshape(inside, (-1, 1)), values.dtype)
 
 
-def warp_part(features, affine, warp_sampling="nearest"):
-    """Features (B, h, w, C) and one affine per sample (B, 8) at this resolution -> (B, h, w, C).
-
-    "nearest" rounds the source coordinate half away from zero (the original's sampler);
-    "bilinear" blends the four neighbours, each 0 outside. Gradients reach the features only.
-    """
-    check_choice("warp_sampling", warp_sampling, WARP_SAMPLINGS)
+def _warp(features, affine, warp_sampling):
+    """The gather itself: features (B, h, w, C), affines (B, 8) -> (B, h, w, C); autodiff gives the exact gradient."""
     height, width = _check_features(features)
     channels = features.shape[3]
     flat = ops.reshape(features, (-1, channels))  # (B*h*w, C)
@@ -69,3 +73,57 @@ def warp_part(features, affine, warp_sampling="nearest"):
                 term = weight * _gather_pixels(flat, x0 + dx, y0 + dy, height, width)
                 result = term if result is None else result + term
     return ops.reshape(result, ops.shape(features))
+
+
+def inverse_affines(affine):
+    """Affines (B, 8) [a0 a1 a2 b0 b1 b2 0 0] -> their inverses (B, 8), float32.
+
+    As TF 1.x's gradient did with matrix_inverse of the 3x3 matrix, in closed form. A transform
+    whose linear part has |det| <= MIN_DETERMINANT (the geometry already maps those to no_point),
+    or whose inverse is not finite, gets the inverse of no_point (identity, -1000 px): it samples
+    outside, so its gradient is 0, never NaN or Inf.
+    """
+    affine = ops.cast(affine, "float32")
+    a0, a1, a2, b0, b1, b2 = (affine[:, i] for i in range(6))  # (B,) each
+    determinant = a0 * b1 - a1 * b0
+    safe = ops.where(ops.abs(determinant) > MIN_DETERMINANT, determinant, ops.ones_like(determinant))
+    i0, i1, i3, i4 = b1 / safe, -a1 / safe, -b0 / safe, a0 / safe
+    i2, i5 = -(i0 * a2 + i1 * b2), -(i3 * a2 + i4 * b2)
+    zero = ops.zeros_like(a0)
+    inverse = ops.stack([i0, i1, i2, i3, i4, i5, zero, zero], axis=1)  # (B, 8)
+    valid = (ops.abs(determinant) > MIN_DETERMINANT) & ops.all(ops.isfinite(inverse), axis=1)  # (B,)
+    no_point_inverse = ops.convert_to_tensor([1.0, 0.0, -NO_POINT_SHIFT, 0.0, 1.0, -NO_POINT_SHIFT, 0.0, 0.0])
+    return ops.where(valid[:, None], inverse, ops.zeros_like(inverse) + no_point_inverse)
+
+
+def _warp_with_inverse_warp_gradient(features, affine, warp_sampling):
+    """_warp forward; backward = the upstream gradient warped by the inverse transforms (TF 1.x's rule)."""
+
+    @ops.custom_gradient
+    def warp(features, affine):
+        def gradient(*args, upstream=None):
+            if upstream is None:  # TensorFlow and JAX pass the upstream gradient positionally
+                (upstream,) = args
+            return _warp(upstream, inverse_affines(affine), warp_sampling), ops.zeros_like(affine)
+
+        return _warp(features, affine, warp_sampling), gradient
+
+    return warp(features, affine)
+
+
+def warp_part(features, affine, warp_sampling="nearest", warp_gradient="original"):
+    """Features (B, h, w, C) and one affine per sample (B, 8) at this resolution -> (B, h, w, C).
+
+    "nearest" rounds the source coordinate half away from zero (the original's sampler);
+    "bilinear" blends the four neighbours, each 0 outside. Gradients reach the features only:
+    warp_gradient "original" (TF 1.x's inverse warp) or "exact" (see the module docstring).
+    """
+    check_choice("warp_sampling", warp_sampling, WARP_SAMPLINGS)
+    check_choice("warp_gradient", warp_gradient, WARP_GRADIENTS)
+    _check_features(features)
+    features = ops.convert_to_tensor(features)
+    affine = ops.stop_gradient(ops.cast(affine, "float32"))  # (B, 8)
+    if warp_gradient == "exact":
+        return _warp(features, affine, warp_sampling)
+    return _warp_with_inverse_warp_gradient(features, affine, warp_sampling)
+

@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 from dgan_tf.geometry.warp import warp_part
-from dgan_tf.options import WARP_SAMPLINGS, check_choice
+from dgan_tf.options import WARP_GRADIENTS, WARP_SAMPLINGS, check_choice
 
 
 def feature_stride(feature_shape, mask_shape):
@@ -35,12 +35,16 @@ class DeformableSkip(keras.layers.Layer):
     Affines are full-resolution target -> source transforms; at stride s their translations are
     divided by s and the masks take every s-th pixel (legacy TF nearest resize). Output =
     max over parts of warp(features, part) * mask(part), so negatives mostly clip to 0.
-    `warp_sampling`: "nearest" (the original's) or "bilinear".
+    `warp_sampling`: "nearest" (the original's) or "bilinear". `warp_gradient`: "original" (TF 1.x's
+    inverse-warp gradient of each part's warp, which the original trained with) or "exact" (the
+    gather's true gradient); see `dgan_tf.geometry.warp`. The forward pass is the same for both;
+    masks and the max keep their ordinary gradients.
     """
 
-    def __init__(self, warp_sampling="nearest", **kwargs):
+    def __init__(self, warp_sampling="nearest", warp_gradient="original", **kwargs):
         super().__init__(**kwargs)
         self.warp_sampling = check_choice("warp_sampling", warp_sampling, WARP_SAMPLINGS)
+        self.warp_gradient = check_choice("warp_gradient", warp_gradient, WARP_GRADIENTS)
 
     def _check_shapes(self, feature_shape, mask_shape, affine_shape):
         if len(feature_shape) != 4 or len(mask_shape) != 4 or len(affine_shape) != 3 or affine_shape[2] != 8:
@@ -71,14 +75,24 @@ class DeformableSkip(keras.layers.Layer):
             masks = masks[:, :, ::stride, ::stride]  # (B, P, h, w)
         result = None
         for part in range(affines.shape[1]):
-            warped = warp_part(features, affines[:, part], self.warp_sampling) * masks[:, part, :, :, None]  # (B, h, w, C)
-            result = warped if result is None else ops.maximum(result, warped)
+            warped = warp_part(features, affines[:, part], self.warp_sampling, self.warp_gradient)  # (B, h, w, C)
+            warped = warped * masks[:, part, :, :, None]
+            # max(result, warped) whose gradient follows one boolean: a tie goes to the earlier part on every
+            # backend (TF's maximum does so, JAX's splits it), and XLA recomputing a bilinear value with
+            # another rounding (FMA) cannot make an equality test drop the gradient, as it does for
+            # JAX's maximum under jit.
+            result = warped if result is None else ops.where(warped > result, warped, result)
         return result
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0])
 
+    @classmethod
+    def from_config(cls, config):
+        # Files saved before the option existed trained with the exact gradient.
+        return super().from_config({"warp_gradient": "exact", **config})
+
     def get_config(self):
         config = super().get_config()
-        config.update({"warp_sampling": self.warp_sampling})
+        config.update({"warp_sampling": self.warp_sampling, "warp_gradient": self.warp_gradient})
         return config

@@ -9,7 +9,7 @@ import keras
 from dgan_tf.geometry.keypoints import NUM_JOINTS
 from dgan_tf.layers.normalization import make_norm
 from dgan_tf.layers.pose_heatmaps import PoseHeatmaps
-from dgan_tf.options import NORMS, check_choice
+from dgan_tf.options import HEATMAPS, NORMS, check_choice
 
 DOWN_FILTERS = (128, 256, 512)
 
@@ -37,12 +37,13 @@ def _down_block(x, filters, norm, name):
     return x
 
 
-def build_discriminator(image_size, norm="scalar", width=1.0, name="discriminator"):
+def build_discriminator(image_size, norm="scalar", width=1.0, heatmaps="staircase", name="discriminator"):
     """Functional PatchGAN over concat(source image, source heatmap, image, target heatmap) (42 ch).
 
     Inputs: source_image (B, H, W, 3), source_keypoints (B, 18, 2), image (B, H, W, 3),
     target_keypoints (B, 18, 2). Output: sigmoid probabilities (B, h, w, 1).
-    width scales the channel counts (1.0: the paper's network).
+    width scales the channel counts (1.0: the paper's network); heatmaps: "staircase" (the
+    original's) or "gaussian" pose maps, as for the generator.
     """
     from dgan_tf.models.generator import scale_filters
 
@@ -51,15 +52,16 @@ def build_discriminator(image_size, norm="scalar", width=1.0, name="discriminato
         raise ValueError(f"width must be a positive number. Received: width={width!r}")
     first_filters, *down_filters = scale_filters((64,) + DOWN_FILTERS, width)
     check_choice("norm", norm, NORMS)
+    check_choice("heatmaps", heatmaps, HEATMAPS)
     image_height, image_width = image_size
     source_image = keras.Input((image_height, image_width, 3), name="source_image")
     source_keypoints = keras.Input((NUM_JOINTS, 2), name="source_keypoints")
     image = keras.Input((image_height, image_width, 3), name="image")
     target_keypoints = keras.Input((NUM_JOINTS, 2), name="target_keypoints")
 
-    heatmaps = PoseHeatmaps(image_size, name="pose_heatmaps")
-    source_heatmap = heatmaps(source_keypoints)  # (B, H, W, 18)
-    target_heatmap = heatmaps(target_keypoints)  # (B, H, W, 18)
+    heatmap_layer = PoseHeatmaps(image_size, heatmaps=heatmaps, name="pose_heatmaps")
+    source_heatmap = heatmap_layer(source_keypoints)  # (B, H, W, 18)
+    target_heatmap = heatmap_layer(target_keypoints)  # (B, H, W, 18)
     x = keras.layers.Concatenate(axis=-1, name="concat_inputs")(
         [source_image, source_heatmap, image, target_heatmap]
     )  # (B, H, W, 42)

@@ -10,7 +10,7 @@ import keras
 from dgan_tf.geometry.keypoints import NUM_JOINTS
 from dgan_tf.layers.normalization import make_norm
 from dgan_tf.layers.pose_heatmaps import PoseHeatmaps
-from dgan_tf.options import ARCHITECTURES, NORMS, WARP_SAMPLINGS, check_choice
+from dgan_tf.options import ARCHITECTURES, HEATMAPS, NORMS, WARP_GRADIENTS, WARP_SAMPLINGS, check_choice
 
 # Filters by dataset resolution, chosen by max(image_size) == 128 as in the original.
 MARKET_ENCODER_FILTERS = (64, 128, 256, 512, 512, 512)
@@ -33,7 +33,8 @@ def scale_filters(filters, width):
     return tuple(max(1, int(round(count * width))) for count in filters)
 
 
-def _validate_arguments(image_size, architecture, norm, warp_sampling, dropout_rate, width=1.0):
+def _validate_arguments(image_size, architecture, norm, warp_sampling, dropout_rate, width=1.0,
+                        heatmaps="staircase", warp_gradient="original"):
     if (
         not isinstance(image_size, (list, tuple))
         or len(image_size) != 2
@@ -50,6 +51,8 @@ def _validate_arguments(image_size, architecture, norm, warp_sampling, dropout_r
     check_choice("architecture", architecture, ARCHITECTURES)
     check_choice("norm", norm, NORMS)
     check_choice("warp_sampling", warp_sampling, WARP_SAMPLINGS)
+    check_choice("warp_gradient", warp_gradient, WARP_GRADIENTS)
+    check_choice("heatmaps", heatmaps, HEATMAPS)
     if isinstance(dropout_rate, bool) or not isinstance(dropout_rate, (int, float)) or not 0 <= dropout_rate < 1:
         raise ValueError(f"dropout_rate must be a number in [0, 1). Received: dropout_rate={dropout_rate!r}")
     if isinstance(width, bool) or not isinstance(width, (int, float)) or width <= 0:
@@ -92,13 +95,15 @@ def _decoder(skips, filters, norm, dropout_rate):
 
 
 def build_generator(image_size, architecture="two_stream", norm="scalar", warp_sampling="nearest",
-                    dropout_rate=0.5, width=1.0, name="generator"):
+                    dropout_rate=0.5, width=1.0, heatmaps="staircase", warp_gradient="original", name="generator"):
     """Functional generator: [source_image (B,H,W,3) in [-1,1], source_keypoints (B,18,2),
     target_keypoints (B,18,2)] (y, x; -1 missing) -> generated image (B, H, W, 3) in [-1, 1].
 
     width scales every channel count but the 3 output channels (1.0: the paper's network).
+    heatmaps: "staircase" (the original's) or "gaussian" pose maps; warp_gradient: "original"
+    (TF 1.x's inverse-warp gradient through the part warps) or "exact" (see DeformableSkip).
     """
-    _validate_arguments(image_size, architecture, norm, warp_sampling, dropout_rate, width)
+    _validate_arguments(image_size, architecture, norm, warp_sampling, dropout_rate, width, heatmaps, warp_gradient)
     image_size = tuple(image_size)
     image_height, image_width = image_size
     encoder_filters, decoder_filters = generator_filters(image_size)
@@ -108,9 +113,9 @@ def build_generator(image_size, architecture="two_stream", norm="scalar", warp_s
     source_keypoints = keras.Input((NUM_JOINTS, 2), name="source_keypoints")
     target_keypoints = keras.Input((NUM_JOINTS, 2), name="target_keypoints")
 
-    heatmaps = PoseHeatmaps(image_size, name="pose_heatmaps")
-    source_heatmap = heatmaps(source_keypoints)  # (B, H, W, 18)
-    target_heatmap = heatmaps(target_keypoints)  # (B, H, W, 18)
+    heatmap_layer = PoseHeatmaps(image_size, heatmaps=heatmaps, name="pose_heatmaps")
+    source_heatmap = heatmap_layer(source_keypoints)  # (B, H, W, 18)
+    target_heatmap = heatmap_layer(target_keypoints)  # (B, H, W, 18)
 
     if architecture == "baseline":
         x = keras.layers.Concatenate(axis=-1, name="encoder_input")(
@@ -133,9 +138,8 @@ def build_generator(image_size, architecture="two_stream", norm="scalar", warp_s
         skips = []
         for level, (appearance_level, pose_level) in enumerate(zip(appearance, pose)):
             if level < WARPED_LEVELS:
-                appearance_level = DeformableSkip(warp_sampling=warp_sampling, name=f"deformable_skip{level}")(
-                    [appearance_level, masks, affines]
-                )
+                appearance_level = DeformableSkip(warp_sampling=warp_sampling, warp_gradient=warp_gradient,
+                                                  name=f"deformable_skip{level}")([appearance_level, masks, affines])
             skips.append(keras.layers.Concatenate(axis=-1, name=f"skip{level}")([appearance_level, pose_level]))
 
     generated = _decoder(skips[::-1], decoder_filters, norm, dropout_rate)

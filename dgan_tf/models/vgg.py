@@ -10,6 +10,7 @@ import keras
 from keras import ops
 
 from dgan_tf import weights
+from dgan_tf.options import VGG_MEANS, check_choice
 from dgan_tf.weights import WeightsNotFoundError  # noqa: F401  (part of this module's API)
 
 VGG19_NOTOP_FILENAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -46,20 +47,19 @@ def resolve_vgg19_weights(weights_path=None, offline=False):
 class VggPreprocess(keras.layers.Layer):
     """Images in [-1, 1] -> Caffe VGG input: [0, 255], RGB->BGR, minus the BGR ImageNet means.
 
-    caffe_mean_quirk=True reproduces the original: the means are subtracted BEFORE the flip, so
-    they land on the wrong channels (the B mean on R, the R mean on B).
+    vgg_mean="original" (default) reproduces the original: the means are subtracted BEFORE the
+    flip, so they land on the wrong channels (the B mean on R, the R mean on B); "correct"
+    subtracts them after the flip, as Keras's own preprocess_input does.
     """
 
-    def __init__(self, caffe_mean_quirk=False, **kwargs):
+    def __init__(self, vgg_mean="original", **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(caffe_mean_quirk, bool):
-            raise ValueError(f"caffe_mean_quirk must be a bool. Received: caffe_mean_quirk={caffe_mean_quirk!r}")
-        self.caffe_mean_quirk = caffe_mean_quirk
+        self.vgg_mean = check_choice("vgg_mean", vgg_mean, VGG_MEANS)
 
     def call(self, images):
         x = (ops.cast(images, "float32") + 1.0) * 127.5  # (B, H, W, 3) RGB in [0, 255]
         means = ops.convert_to_tensor(BGR_MEANS, dtype="float32")  # (3,)
-        if self.caffe_mean_quirk:
+        if self.vgg_mean == "original":
             x = ops.flip(x - means, axis=-1)
         else:
             x = ops.flip(x, axis=-1) - means
@@ -68,17 +68,25 @@ class VggPreprocess(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if "caffe_mean_quirk" in config:  # files saved before vgg_mean replaced the bool
+            config["vgg_mean"] = "original" if config.pop("caffe_mean_quirk") else "correct"
+        return super().from_config(config)
+
     def get_config(self):
         config = super().get_config()
-        config.update({"caffe_mean_quirk": self.caffe_mean_quirk})
+        config.update({"vgg_mean": self.vgg_mean})
         return config
 
 
-def build_vgg_features(layer_name, weights_path=None, weights="imagenet", caffe_mean_quirk=False, offline=False):
+def build_vgg_features(layer_name, weights_path=None, weights="imagenet", vgg_mean="original", offline=False):
     """Frozen VGG19 truncated at `layer_name`: images (B, H, W, 3) in [-1, 1] -> features (B, h, w, C).
 
     weights="imagenet" loads `weights_path`, else the Keras cache, else downloads them unless `offline`
-    (raising WeightsNotFoundError when none works); weights="random" is for tests only.
+    (raising WeightsNotFoundError when none works); weights="random" is for tests only. vgg_mean:
+    "original" (means before the RGB->BGR flip, the original's quirk) or "correct"; see VggPreprocess.
     """
     if layer_name not in VGG19_LAYER_NAMES:
         raise ValueError(f"Unknown VGG19 layer. Expected one of {VGG19_LAYER_NAMES}. Received: layer_name={layer_name!r}")
@@ -92,7 +100,7 @@ def build_vgg_features(layer_name, weights_path=None, weights="imagenet", caffe_
         vgg.load_weights(path)
     trunk = keras.Model(vgg.input, vgg.get_layer(layer_name).output, name=f"vgg19_{layer_name}_trunk")
     images = keras.Input((None, None, 3), name="images")  # (B, H, W, 3) in [-1, 1]
-    features = trunk(VggPreprocess(caffe_mean_quirk, name="vgg_preprocess")(images))  # (B, h, w, C)
+    features = trunk(VggPreprocess(vgg_mean, name="vgg_preprocess")(images))  # (B, h, w, C)
     model = keras.Model(images, features, name=f"vgg19_{layer_name}")
     model.trainable = False
     return model

@@ -38,19 +38,22 @@ def build_models(config, vgg_weights=None):
     from dgan_tf.models.generator import build_generator
 
     generator = build_generator(config.image_size, architecture=config.architecture, norm=config.norm,
-                                warp_sampling=config.warp_sampling, width=config.width)
-    discriminator = build_discriminator(config.image_size, norm=config.norm, width=config.width)
+                                warp_sampling=config.warp_sampling, width=config.width, heatmaps=config.heatmaps,
+                                warp_gradient=config.warp_gradient)
+    discriminator = build_discriminator(config.image_size, norm=config.norm, width=config.width,
+                                        heatmaps=config.heatmaps)
     # vgg_weights: a file path, None (the standard Keras location) or "random" (tests only, explicit).
     random_vgg = vgg_weights == "random"
     reconstruction = ReconstructionLoss(
         config.reconstruction, config.features, nn_size=config.nn_size,
         vgg_weights_path=None if random_vgg else vgg_weights, vgg_weights="random" if random_vgg else "imagenet",
-        caffe_mean_quirk=config.caffe_mean_quirk)
+        vgg_mean=config.vgg_mean)
     return generator, discriminator, reconstruction
 
 
 def _adam(config):
-    return keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2)
+    return keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2,
+                                 epsilon=config.adam_epsilon)
 
 
 def default_strategy():

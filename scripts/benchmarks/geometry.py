@@ -1,12 +1,15 @@
 """Geometry and deformable-skip speed: batched keras.ops vs the original's per-pair numpy/skimage loop.
 
 Usage: python scripts/benchmark.py geometry [--pairs 64] [--batch 16] [--repeats 5] [--levels 0,1,2,3]
-Prints the machine, then a table of medians. Target (PERFORMANCE.md): masks + affines for 64 pairs
+         [--samplings nearest,bilinear] [--warp-gradient original|exact|both] [--skip-only]
+Prints the machine, then a table of medians with the 1-minute load average after each row.
+Target (PERFORMANCE.md): masks + affines for 64 pairs
 at 256x256 in <= 50 ms on the 2-core CPU.
 """
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -82,33 +85,35 @@ def bench_geometry(pairs, repeats):
     return rows
 
 
-def bench_skip(batch, repeats, levels, rng):
+def bench_skip(batch, repeats, levels, rng, samplings=("nearest", "bilinear"), warp_gradients=("original", "exact")):
+    """DeformableSkip forward + backward to the features, per level, sampling and gradient rule."""
     import tensorflow as tf
 
+    from dgan_tf.geometry.parts import part_affines, part_masks
     from dgan_tf.layers.deformable_skip import DeformableSkip
 
     pose = _synthetic_pairs(batch, rng)
-    from dgan_tf.geometry.parts import part_affines, part_masks
-
     masks = tf.constant(part_masks(pose[1], IMAGE_SIZE))
     affines = tf.constant(part_affines(pose[0], pose[1]))
     rows = []
     for level in levels:
         size = IMAGE_SIZE[0] // 2 ** level
         features = tf.constant(rng.normal(size=(batch, size, size, LEVEL_FILTERS[level])).astype(np.float32))
-        for warp_sampling in ("nearest", "bilinear"):
-            layer = DeformableSkip(warp_sampling=sampling)
+        for warp_sampling in samplings:
+            for warp_gradient in warp_gradients:
+                layer = DeformableSkip(warp_sampling=warp_sampling, warp_gradient=warp_gradient)
 
-            @tf.function
-            def step(f, layer=layer):
-                with tf.GradientTape() as tape:
-                    tape.watch(f)
-                    out = layer([f, masks, affines])
-                    loss = tf.reduce_sum(out)
-                return loss, tape.gradient(loss, f)
+                @tf.function
+                def step(f, layer=layer):
+                    with tf.GradientTape() as tape:
+                        tape.watch(f)
+                        out = layer([f, masks, affines])
+                        loss = tf.reduce_sum(out)
+                    return loss, tape.gradient(loss, f)
 
-            seconds, _ = median_seconds(lambda: step(features), repeats=repeats, warmup=1)
-            rows.append((f"DeformableSkip fwd+bwd level {level} ({batch}x{size}x{size}x{LEVEL_FILTERS[level]}), {warp_sampling}", seconds))
+                seconds, _ = median_seconds(lambda: step(features), repeats=repeats, warmup=1)
+                rows.append((f"DeformableSkip fwd+bwd level {level} ({batch}x{size}x{size}x{LEVEL_FILTERS[level]}), "
+                             f"{warp_sampling}, {warp_gradient} gradient", seconds, os.getloadavg()[0]))
     return rows
 
 
@@ -118,6 +123,9 @@ def main(argv):
     parser.add_argument("--batch", type=int, default=16, help="batch of the DeformableSkip runs")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--levels", default="0,1,2,3", help="encoder levels to time, e.g. 1,2,3")
+    parser.add_argument("--samplings", default="nearest,bilinear", help="warp samplings to time")
+    parser.add_argument("--warp-gradient", choices=("original", "exact", "both"), default="both",
+                        help="gradient rule of the part warps to time (default both)")
     parser.add_argument("--skip-only", action="store_true")
     parser.add_argument("--geometry-only", action="store_true")
     args = parser.parse_args(argv)
@@ -131,13 +139,15 @@ def main(argv):
         pairs = pairs if pairs is not None else _synthetic_pairs(args.pairs, rng)
         rows += bench_geometry(pairs, args.repeats)
     if not args.geometry_only:
-        rows += bench_skip(args.batch, args.repeats, [int(v) for v in args.levels.split(",") if v], rng)
-    width = max(len(name) for name, _ in rows)
-    print(f"{'what':<{width}}  median ms")
-    for name, seconds in rows:
-        print(f"{name:<{width}}  {seconds * 1e3:10.1f}")
+        gradients = ("original", "exact") if args.warp_gradient == "both" else (args.warp_gradient,)
+        rows += bench_skip(args.batch, args.repeats, [int(v) for v in args.levels.split(",") if v], rng,
+                           tuple(v for v in args.samplings.split(",") if v), gradients)
+    width = max(len(row[0]) for row in rows)
+    print(f"{'what':<{width}}  median ms  load")
+    for name, seconds, *load in rows:
+        print(f"{name:<{width}}  {seconds * 1e3:9.1f}  {load[0] if load else os.getloadavg()[0]:4.2f}")
     if not args.skip_only:
-        batched = min(seconds for name, seconds in rows[:2])
+        batched = min(row[1] for row in rows[:2])
         print(f"speed-up of the batched geometry over the per-pair loop: {rows[4][1] / batched:.1f}x; "
               f"target <= 50 ms: {'met' if batched <= 0.05 else 'NOT met'}")
     return 0

@@ -1,10 +1,12 @@
 """Training benchmarks: seconds per iteration, and evidence that the model learns.
 
-  python scripts/benchmark.py train speed [--sizes 128x64,256x256] [--steps 5] [--xla both]
+  python scripts/benchmark.py train speed [--sizes 128x64,256x256] [--steps 5] [--xla both] [--warp-gradient both]
   python scripts/benchmark.py train learning [--iterations 300] [--variants baseline,dsc] [--width 1.0]
 
 speed: median seconds per iteration (one D + one G update, three minibatches of --batch-size) after
-one warm-up step, TensorFlow with and without XLA, on the paper's networks (dsc, pixel L1: no VGG19).
+one warm-up step, TensorFlow with and without XLA, on the paper's networks (dsc, pixel L1: no VGG19),
+with the original's inverse-warp gradient through the part warps and/or the exact one; each row ends
+with the 1-minute load average (the CPU may be shared).
 learning: trains each variant on the synthetic data with the same iterations and seed, then reports the
 mean SSIM (SPEC §7 settings) of generated vs target on the synthetic test pairs, next to the
 copy-the-source baseline SSIM(source, target).
@@ -12,6 +14,7 @@ copy-the-source baseline SSIM(source, target).
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -34,12 +37,16 @@ def speed(args):
             size = tuple(int(v) for v in size_text.split("x"))
             data = get_dataset("synthetic", data_root=root, image_size=size)
             ensure_synthetic_dataset(data.data_dir, image_size=size, identities=6, images_per_identity=4)
-            for xla in ((False, True) if args.xla == "both" else (args.xla == "on",)):
+            gradients = ("original", "exact") if args.warp_gradient == "both" else (args.warp_gradient,)
+            for xla, warp_gradient in [(x, g) for x in ((False, True) if args.xla == "both" else (args.xla == "on",))
+                                       for g in gradients]:
                 if keras.backend.backend() == "jax" and not xla:
                     continue
                 config = build_run_config("synthetic", args.variant, image_size=size, batch_size=args.batch_size,
-                                          iterations=10**6, width=args.width, data_root=root, seed=0)
-                trainer = Trainer(config, Path(root) / f"run-{size_text}-{xla}", xla=xla, progress=False).setup()
+                                          iterations=10**6, width=args.width, data_root=root, seed=0,
+                                          warp_gradient=warp_gradient)
+                trainer = Trainer(config, Path(root) / f"run-{size_text}-{xla}-{warp_gradient}", xla=xla,
+                                  progress=False).setup()
                 start = time.perf_counter()
                 trainer.step_fn(next(trainer.batches))  # trace / compile
                 compile_seconds = time.perf_counter() - start
@@ -52,9 +59,10 @@ def speed(args):
                     times.append(time.perf_counter() - start)
                 median = statistics.median(times)
                 row = (f"{size_text} {args.variant} width {args.width} batch {args.batch_size}x3 "
-                       f"{keras.backend.backend()} xla={xla}: median {median:.2f} s/iteration "
-                       f"({args.batch_size / median:.2f} img/s) over {args.steps} steps "
-                       f"[{', '.join(f'{t:.2f}' for t in times)}]; first step (trace+compile) {compile_seconds:.1f} s")
+                       f"{keras.backend.backend()} xla={xla} warp_gradient={warp_gradient}: median {median:.2f} "
+                       f"s/iteration ({args.batch_size / median:.2f} img/s) over {args.steps} steps "
+                       f"[{', '.join(f'{t:.2f}' for t in times)}]; first step (trace+compile) {compile_seconds:.1f} s; "
+                       f"load {os.getloadavg()[0]:.2f}")
                 print(row, flush=True)
                 rows.append(row)
                 del trainer
@@ -68,7 +76,7 @@ def learning(args):
     from dgan_tf.config import build_run_config
     from dgan_tf.data.pipeline import dataset_for_split
     from dgan_tf.training.trainer import Trainer
-    from dgan_tf.visualize import to_uint8
+    from dgan_tf.visualize import real_to_uint8, to_uint8
 
     results = {}
     out = Path(args.output_dir)
@@ -86,7 +94,8 @@ def learning(args):
         for batch in dataset:
             inputs = [batch["source_image"], batch["source_keypoints"], batch["target_keypoints"]]
             generated = to_uint8(np.asarray(trainer.gan.generator.predict_on_batch(inputs), dtype=np.float32))
-            sources, targets = to_uint8(batch["source_image"].numpy()), to_uint8(batch["target_image"].numpy())
+            sources = real_to_uint8(batch["source_image"].numpy())
+            targets = real_to_uint8(batch["target_image"].numpy())
             for s, t, g in zip(sources, targets, generated):
                 generated_ssim.append(metrics.ssim(t, g))
                 copy_ssim.append(metrics.ssim(t, s))
@@ -106,6 +115,8 @@ def main(argv):
     p.add_argument("--sizes", default="128x64,256x256")
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--xla", choices=("both", "on", "off"), default="both")
+    p.add_argument("--warp-gradient", choices=("original", "exact", "both"), default="original",
+                   help="gradient rule of the part warps (speed mode; default the original's)")
     p.add_argument("--variant", default="dsc")
     p.add_argument("--variants", default="baseline,dsc")
     p.add_argument("--iterations", type=int, default=300)

@@ -1,0 +1,73 @@
+"""The original's quirks are the defaults of a run (SPEC §1, §2, §5, §6, §7), each one field of config.json and one flag."""
+
+import json
+
+import keras
+import pytest
+
+from dgan_tf.config import RunConfig, build_run_config, validate
+
+
+def test_run_config_defaults_reproduce_the_original(tmp_path):
+    config = build_run_config("synthetic", "dsc", data_root=str(tmp_path))
+    assert (config.heatmaps, config.warp_gradient, config.vgg_mean, config.adam_epsilon) == (
+        "staircase", "original", "original", 1e-8)
+    saved = json.loads(config.to_json())
+    assert {"heatmaps", "warp_gradient", "vgg_mean", "adam_epsilon"} <= set(saved) and "caffe_mean_quirk" not in saved
+    assert RunConfig.from_json(config.to_json()) == config
+
+
+def test_clean_alternatives_are_one_override_each(tmp_path):
+    config = build_run_config("synthetic", "dsc", data_root=str(tmp_path), heatmaps="gaussian", warp_gradient="exact",
+                              vgg_mean="correct", adam_epsilon=1e-7)
+    assert (config.heatmaps, config.warp_gradient, config.vgg_mean, config.adam_epsilon) == (
+        "gaussian", "exact", "correct", 1e-7)
+
+
+@pytest.mark.parametrize("field, value", [("heatmaps", "smooth"), ("warp_gradient", "inverse"), ("vgg_mean", True),
+                                          ("adam_epsilon", 0.0)])
+def test_validate_names_the_bad_field(tmp_path, field, value):
+    config = build_run_config("synthetic", "dsc", data_root=str(tmp_path))
+    with pytest.raises(ValueError, match=field):
+        validate(config.replace(**{field: value}))
+
+
+def test_a_config_written_before_the_fields_existed_keeps_what_that_run_did(tmp_path):
+    values = json.loads(build_run_config("synthetic", "dsc", data_root=str(tmp_path)).to_json())
+    for name in ("heatmaps", "warp_gradient", "vgg_mean", "adam_epsilon"):
+        del values[name]
+    values["caffe_mean_quirk"] = False
+    old = RunConfig.from_json(json.dumps(values))
+    assert (old.heatmaps, old.warp_gradient, old.vgg_mean, old.adam_epsilon) == ("gaussian", "exact", "correct", 1e-7)
+    values["caffe_mean_quirk"] = True
+    assert RunConfig.from_json(json.dumps(values)).vgg_mean == "original"
+
+
+def test_flags_reach_the_config_and_count_only_when_typed(tmp_path):
+    from dgan_tf.cli.train import parse_args, run_config
+
+    root = str(tmp_path / "data")
+    plain = run_config(parse_args(["--data-root", root]), tmp_path / "run-a")
+    assert (plain.heatmaps, plain.warp_gradient, plain.vgg_mean) == ("staircase", "original", "original")
+    args = parse_args(["--data-root", root, "--heatmaps", "gaussian", "--warp-gradient", "exact", "--vgg-mean", "correct"])
+    typed = run_config(args, tmp_path / "run-b")
+    assert (typed.heatmaps, typed.warp_gradient, typed.vgg_mean) == ("gaussian", "exact", "correct")
+    unset = parse_args([])
+    assert unset.heatmaps is None and unset.warp_gradient is None and unset.vgg_mean is None
+    with pytest.raises(SystemExit):
+        parse_args(["--heatmaps", "smooth"])
+
+
+def test_build_models_and_adam_use_the_config(tmp_path):
+    from dgan_tf.training.trainer import _adam, build_models
+
+    config = build_run_config("synthetic", "percloss", data_root=str(tmp_path), width=0.125, heatmaps="gaussian",
+                              warp_gradient="exact", vgg_mean="correct")
+    generator, discriminator, reconstruction = build_models(config, vgg_weights="random")
+    assert generator.get_layer("pose_heatmaps").heatmaps == "gaussian"
+    assert discriminator.get_layer("pose_heatmaps").heatmaps == "gaussian"
+    assert generator.get_layer("deformable_skip0").warp_gradient == "exact"
+    assert reconstruction.feature_model.get_layer("vgg_preprocess").vgg_mean == "correct"
+    assert _adam(config).epsilon == pytest.approx(1e-8)
+    assert _adam(config.replace(adam_epsilon=1e-7)).epsilon == pytest.approx(1e-7)
+    assert keras.optimizers.Adam().epsilon == pytest.approx(1e-7)  # why the field exists
