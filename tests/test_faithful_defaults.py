@@ -59,7 +59,7 @@ def test_flags_reach_the_config_and_count_only_when_typed(tmp_path):
 
 
 def test_build_models_and_adam_use_the_config(tmp_path):
-    from dgan_tf.training.trainer import _adam, build_models
+    from dgan_tf.training.trainer import adam_optimizer, build_models
 
     config = build_run_config("synthetic", "percloss", data_root=str(tmp_path), width=0.125, heatmaps="gaussian",
                               warp_gradient="exact", vgg_mean="correct")
@@ -68,6 +68,6 @@ def test_build_models_and_adam_use_the_config(tmp_path):
     assert discriminator.get_layer("pose_heatmaps").heatmaps == "gaussian"
     assert generator.get_layer("deformable_skip0").warp_gradient == "exact"
     assert reconstruction.feature_model.get_layer("vgg_preprocess").vgg_mean == "correct"
-    assert _adam(config).epsilon == pytest.approx(1e-8)
-    assert _adam(config.replace(adam_epsilon=1e-7)).epsilon == pytest.approx(1e-7)
+    assert adam_optimizer(config).epsilon == pytest.approx(1e-8)
+    assert adam_optimizer(config.replace(adam_epsilon=1e-7)).epsilon == pytest.approx(1e-7)
     assert keras.optimizers.Adam().epsilon == pytest.approx(1e-7)  # why the field exists

@@ -51,7 +51,8 @@ def build_models(config, vgg_weights=None):
     return generator, discriminator, reconstruction
 
 
-def _adam(config):
+def adam_optimizer(config):
+    """Adam of the run (SPEC §6): lr, beta_1, beta_2 and epsilon (1e-8, Keras 2.0.8's) from the config."""
     return keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2,
                                  epsilon=config.adam_epsilon)
 
@@ -161,7 +162,7 @@ class Trainer:
         generator, discriminator, reconstruction = build_models(self.config, self.vgg_weights)
         self.gan = DeformableGAN(generator, discriminator, reconstruction,
                                  reconstruction_weight=self.config.reconstruction_weight, loss_scale=loss_scale)
-        g_opt, d_opt = _adam(self.config), _adam(self.config)
+        g_opt, d_opt = adam_optimizer(self.config), adam_optimizer(self.config)
         if self.config.precision == "mixed_float16":
             g_opt, d_opt = keras.optimizers.LossScaleOptimizer(g_opt), keras.optimizers.LossScaleOptimizer(d_opt)
         self.gan.compile(generator_optimizer=g_opt, discriminator_optimizer=d_opt)

@@ -272,19 +272,15 @@ class policy:
 
 def build_gan(config, precision):
     """DeformableGAN of the config under `precision`, optimizers built; returns (gan, flops)."""
-    import keras
-
     from dgan_tf.models.flops import train_step_flops
     from dgan_tf.training.gan import DeformableGAN
-    from dgan_tf.training.trainer import build_models
+    from dgan_tf.training.trainer import adam_optimizer, build_models
 
     with policy(precision):
         generator, discriminator, reconstruction = build_models(config, vgg_weights="random")
         gan = DeformableGAN(generator, discriminator, reconstruction,
                             reconstruction_weight=config.reconstruction_weight)
-        adam = dict(learning_rate=config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2)
-        gan.compile(generator_optimizer=keras.optimizers.Adam(**adam),
-                    discriminator_optimizer=keras.optimizers.Adam(**adam))  # builds the optimizers
+        gan.compile(generator_optimizer=adam_optimizer(config), discriminator_optimizer=adam_optimizer(config))
     flops = train_step_flops(generator, discriminator, getattr(reconstruction, "feature_model", None),
                              image_size=config.image_size)
     return gan, flops
