@@ -1,4 +1,4 @@
-"""The original's quirks are the defaults of a run (SPEC §1, §2, §5, §6, §7), each one field of config.json and one flag."""
+"""The original's quirks are a run's defaults (SPEC §1, §2, §5, §6), each one config.json field and one flag."""
 
 import json
 
@@ -49,7 +49,8 @@ def test_flags_reach_the_config_and_count_only_when_typed(tmp_path):
     root = str(tmp_path / "data")
     plain = run_config(parse_args(["--data-root", root]), tmp_path / "run-a")
     assert (plain.heatmaps, plain.warp_gradient, plain.vgg_mean) == ("staircase", "original", "original")
-    args = parse_args(["--data-root", root, "--heatmaps", "gaussian", "--warp-gradient", "exact", "--vgg-mean", "correct"])
+    args = parse_args(["--data-root", root, "--heatmaps", "gaussian", "--warp-gradient", "exact",
+                       "--vgg-mean", "correct"])
     typed = run_config(args, tmp_path / "run-b")
     assert (typed.heatmaps, typed.warp_gradient, typed.vgg_mean) == ("gaussian", "exact", "correct")
     unset = parse_args([])

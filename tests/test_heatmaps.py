@@ -83,6 +83,19 @@ def test_staircase_rounds_float_keypoints_to_the_nearest_pixel(rng):
     assert maps[1, 11, 20, 0] == 1.0
 
 
+def test_steps_are_the_integer_ceiling_for_every_squared_distance_eager_and_xla():
+    import tensorflow as tf
+
+    from dgan_tf.geometry.heatmaps import _steps
+
+    squared = np.arange(2 * 256**2 + 1)  # every integer d^2 of a 256x256 image
+    expected = -(-squared // 72)  # integer ceil, as Python 2 computed floor(-d^2 / 72)
+    values = tf.constant(squared.astype(np.float32))
+    np.testing.assert_array_equal(np.asarray(_steps(values, 72.0)), expected)
+    compiled = tf.function(lambda v: _steps(v, 72.0), jit_compile=True)
+    np.testing.assert_array_equal(compiled(values).numpy(), expected)
+
+
 @pytest.mark.parametrize("image_size", [(128, 64), (256, 256)])
 def test_gaussian_equals_the_formula(image_size, rng):
     keypoints = _random_keypoints(rng, image_size).astype(np.float32) + rng.uniform(-0.5, 0.5, (3, 18, 2))

@@ -49,7 +49,7 @@ def parse_args(argv):
     p.add_argument("--heatmaps", choices=HEATMAPS,
                    help="pose maps: the original's staircase (Python 2 integer division, default) or a smooth Gaussian")
     p.add_argument("--warp-gradient", choices=WARP_GRADIENTS,
-                   help="gradient through the part warps: the original's inverse warp (TF 1.x, default) or the exact one")
+                   help="gradient through the part warps: the original's inverse warp (TF 1.x, default) or exact")
     p.add_argument("--vgg-mean", choices=VGG_MEANS,
                    help="VGG19 input: the original's means before the RGB->BGR flip (default) or after it")
     p.add_argument("--precision", choices=PRECISIONS)

@@ -21,15 +21,16 @@ from dgan_tf.options import HEATMAPS, check_choice
 DEFAULT_SIGMA = 6.0
 
 
-def _steps(squared_distance, denominator):
-    """ceil(d^2 / denominator) as the smallest integer n with n * denominator >= d^2.
+# ceil() tolerance: a float quotient d^2 / (2 sigma^2) may land an ulp (or, where XLA multiplies by the
+# reciprocal, two) above an exact multiple; for integer d^2 and 2 sigma^2 = 72 a quotient that is not an
+# integer is at least 1/72 from one, and below exp()'s float32 underflow (step ~104) an ulp is < 1e-5,
+# so this tolerance gives the original's integer arithmetic exactly.
+_STEP_TOLERANCE = 1e-3
 
-    A float division may land one ulp beside an exact multiple (and XLA may turn it into a
-    multiplication by the reciprocal); the two comparisons put it back on the right step.
-    """
-    steps = ops.ceil(squared_distance / denominator)
-    steps = steps - ops.cast((steps - 1.0) * denominator >= squared_distance, "float32")
-    return steps + ops.cast(steps * denominator < squared_distance, "float32")
+
+def _steps(squared_distance, denominator):
+    """ceil(d^2 / denominator), robust to the float division's last-bit error (see _STEP_TOLERANCE)."""
+    return ops.ceil(squared_distance / denominator - _STEP_TOLERANCE)
 
 
 def pose_heatmaps(keypoints_yx, image_size, sigma=DEFAULT_SIGMA, heatmaps="staircase"):
@@ -47,13 +48,16 @@ def pose_heatmaps(keypoints_yx, image_size, sigma=DEFAULT_SIGMA, heatmaps="stair
     visible = ops.cast(ops.logical_and(ops.not_equal(y, -1.0), ops.not_equal(x, -1.0)), "float32")
     rows = ops.arange(height, dtype="float32")[None, :, None, None]  # (1, H, 1, 1)
     cols = ops.arange(width, dtype="float32")[None, None, :, None]  # (1, 1, W, 1)
-    if heatmaps == "staircase":
-        y, x = ops.floor(y + 0.5), ops.floor(x + 0.5)  # the nearest pixel: the original's keypoints are ints
-    row_term = ops.square(rows - y)  # (B, H, 1, J)
-    col_term = ops.square(cols - x)  # (B, 1, W, J)
     denominator = 2.0 * float(sigma) * float(sigma)
     if heatmaps == "gaussian":
         # Separable: an outer product of a row and a column profile.
-        return ops.exp(-row_term / denominator) * visible * ops.exp(-col_term / denominator)  # (B, H, W, J)
+        row_profile = ops.exp(-ops.square(rows - y) / denominator) * visible  # (B, H, 1, J)
+        return row_profile * ops.exp(-ops.square(cols - x) / denominator)  # (B, H, W, J)
+    # The nearest pixel (the original's keypoints are ints); a missing joint moves far away, where exp
+    # underflows to exactly 0, which spares a multiplication over the whole map.
+    far = -1e4
+    y = ops.where(visible > 0, ops.floor(y + 0.5), far)  # (B, 1, 1, J)
+    x = ops.where(visible > 0, ops.floor(x + 0.5), far)  # (B, 1, 1, J)
     # Not separable: the ceil acts on the sum. (B, H, W, J) float32 is small (75 MB at 16x256x256).
-    return ops.exp(-_steps(row_term + col_term, denominator)) * visible  # (B, H, W, J)
+    squared_distance = ops.square(rows - y) + ops.square(cols - x)  # (B, H, W, J)
+    return ops.exp(-_steps(squared_distance, denominator))

@@ -8,8 +8,9 @@ Gradient to the features, `warp_gradient`:
 - "original" (default): what TF 1.x contrib registered for ImageProjectiveTransform and the
   original therefore trained with: the upstream gradient warped by the INVERSE transform, with the
   forward's sampling (nearest or bilinear) and 0 outside. A source pixel p gets the upstream
-  gradient read at T^-1(p), whether or not an output sampled p, never a sum. It is a gather again.
-- "exact": the true gradient of the gather (a scatter-add), slower on the CPU.
+  gradient read at T^-1(p), whether or not an output sampled p, not the sum over the outputs that
+  read it. It is a gather again.
+- "exact": the true gradient of the gather (a scatter-add).
 Transforms get no gradient either way.
 """
 
@@ -55,7 +56,7 @@ def _gather_pixels(flat_features, x_index, y_index, height, width):
 
 
 def _warp(features, affine, warp_sampling):
-    """The gather itself: features (B, h, w, C), affines (B, 8) -> (B, h, w, C); autodiff gives the exact gradient."""
+    """The gather: features (B, h, w, C), affines (B, 8) -> (B, h, w, C); autodiff gives the exact gradient."""
     height, width = _check_features(features)
     channels = features.shape[3]
     flat = ops.reshape(features, (-1, channels))  # (B*h*w, C)

@@ -77,10 +77,9 @@ class DeformableSkip(keras.layers.Layer):
         for part in range(affines.shape[1]):
             warped = warp_part(features, affines[:, part], self.warp_sampling, self.warp_gradient)  # (B, h, w, C)
             warped = warped * masks[:, part, :, :, None]
-            # max(result, warped) whose gradient follows one boolean: a tie goes to the earlier part on every
-            # backend (TF's maximum does so, JAX's splits it), and XLA recomputing a bilinear value with
-            # another rounding (FMA) cannot make an equality test drop the gradient, as it does for
-            # JAX's maximum under jit.
+            # max(result, warped) with its gradient routed by one boolean: a tie goes to the earlier part
+            # on both backends (JAX's maximum splits it), and under jax.jit a bilinear value that XLA
+            # recomputes with another rounding (FMA) cannot fail an equality test and lose its gradient.
             result = warped if result is None else ops.where(warped > result, warped, result)
         return result
 
