@@ -68,6 +68,7 @@ def test_train_step_combines_forward_counts():
     assert TRAIN_STEP_MULTIPLIERS == {"generator": 4, "discriminator": 8, "features": 3}
 
 
+@pytest.mark.slow  # the paper's networks at width 1
 @pytest.mark.parametrize("image_size, generator_gflop, train_dsc_gflop, train_full_gflop", [
     ((128, 64), 17.12, 72.40, 74.30),
     ((256, 256), 138.07, 587.31, 602.49),

@@ -43,11 +43,13 @@ def generator_fashion():
 
 # ----- generator -----
 
+@pytest.mark.slow  # the paper's networks at width 1
 def test_generator_parameter_counts_are_the_originals(generator_market, generator_fashion):
     assert generator_market.count_params() == 61_109_085
     assert generator_fashion.count_params() == 82_080_611
 
 
+@pytest.mark.slow  # the paper's networks at width 1
 def test_baseline_generator_parameter_count_and_inputs(generator_market):
     baseline = build_generator(MARKET, architecture="baseline")
     assert baseline.count_params() == 36_072_533
@@ -63,6 +65,7 @@ def test_baseline_generator_parameter_count_and_inputs(generator_market):
     assert two_stream_kinds.count("DeformableSkip") == 4 and two_stream_kinds.count("PartGeometry") == 1
 
 
+@pytest.mark.slow  # the paper's networks at width 1
 def test_generator_market_shapes_range_and_bottleneck(generator_market, rng):
     out = keras.ops.convert_to_numpy(generator_market(_inputs(rng, MARKET, 2), training=False))
     assert out.shape == (2, 128, 64, 3)
@@ -70,6 +73,7 @@ def test_generator_market_shapes_range_and_bottleneck(generator_market, rng):
     assert tuple(generator_market.get_layer("appearance_down5_conv").output.shape[1:3]) == (4, 2)
 
 
+@pytest.mark.slow  # the paper's networks at width 1
 def test_generator_fashion_shape_range_and_bottleneck(generator_fashion, rng):
     out = keras.ops.convert_to_numpy(generator_fashion(_inputs(rng, FASHION, 1), training=False))
     assert out.shape == (1, 256, 256, 3)
@@ -77,6 +81,7 @@ def test_generator_fashion_shape_range_and_bottleneck(generator_fashion, rng):
     assert tuple(generator_fashion.get_layer("appearance_down6_conv").output.shape[1:3]) == (4, 4)
 
 
+@pytest.mark.slow  # the paper's networks at width 1
 def test_generator_dropout_only_in_training(generator_market, rng):
     inputs = _inputs(rng, MARKET, 1)
     dropouts = [layer for layer in generator_market.layers if isinstance(layer, keras.layers.Dropout)]
@@ -87,6 +92,7 @@ def test_generator_dropout_only_in_training(generator_market, rng):
     assert np.abs(run(True) - run(True)).max() > 1e-4
 
 
+@pytest.mark.slow  # the paper's networks at width 1
 def test_generator_norm_choice_changes_only_norm_parameters():
     scalar = build_generator(MARKET, architecture="baseline", norm="scalar")
     instance = build_generator(MARKET, architecture="baseline", norm="instance")
@@ -96,6 +102,7 @@ def test_generator_norm_choice_changes_only_norm_parameters():
     assert instance.count_params() - scalar.count_params() == 2 * norm_channels - 2 * 9
 
 
+@pytest.mark.slow  # the paper's networks at width 1
 def test_generator_keras_round_trip_market(generator_market, rng, tmp_path):
     inputs = _inputs(rng, MARKET, 1)
     reloaded = check_save_load(generator_market, inputs, tmp_path)
@@ -143,6 +150,7 @@ def test_same_padding_equals_the_originals_pad_and_crop(rng):
 
 # ----- discriminator -----
 
+@pytest.mark.slow  # the paper's networks at width 1
 @pytest.mark.parametrize("image_size, patches", [(MARKET, (3, 1)), (FASHION, (7, 7))])
 def test_discriminator_count_patches_and_range(image_size, patches, rng):
     keras.utils.set_random_seed(0)
