@@ -6,6 +6,10 @@ Examples:
   python scripts/train.py --dataset fashion --variant full --vgg-weights ~/vgg19_notop.h5
   python scripts/train.py --output-dir runs/market-full     # resume any run from its config.json alone
   KERAS_BACKEND=jax python scripts/train.py --iterations 100
+
+Exit codes: 0 done; 2 an error in the input (flags, config.json, data, checkpoints, a file that cannot be
+written), with a message naming the file; 3 training diverged (NaN/Inf loss); 130 / 143 stopped by Ctrl-C /
+SIGTERM after saving a checkpoint of the current iteration (run the same command again to resume).
 """
 
 import argparse
@@ -67,7 +71,7 @@ def run_config(args, output_dir):
 
 def main(argv=None):
     args = parse_args(argv)
-    from dgan_tf.training.trainer import Trainer, TrainingDiverged
+    from dgan_tf.training.trainer import Trainer, TrainingDiverged, TrainingInterrupted
 
     output_dir = Path(args.output_dir or f"runs/{args.dataset or DEFAULT_DATASET}-{args.variant or DEFAULT_VARIANT}")
     try:
@@ -78,6 +82,12 @@ def main(argv=None):
               f"batch {config.batch_size}, iterations {trainer.step} -> {config.iterations}, "
               f"backend {trainer.backend}, xla {trainer.xla}; outputs in {output_dir}", flush=True)
         losses = trainer.run()
+    except TrainingInterrupted as error:
+        print(f"stopped: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("stopped: interrupted before training started (nothing to save)", file=sys.stderr)
+        return 130
     except TrainingDiverged as error:
         print(f"error: {error}", file=sys.stderr)
         return 3
