@@ -52,15 +52,27 @@ def load_scorer(args):
 
 def load_generator(model_path, config, run_dir):
     """The generator in `model_path`, checked against the run's config.json; a ValueError naming the file otherwise."""
+    import zipfile
+
     import keras
 
+    def unreadable(reason):
+        return ValueError(f"{model_path} is not a readable Keras model file ({reason}); write it again from the "
+                          "run's checkpoints: python scripts/train.py --output-dir RUN resumes the run and rewrites it")
+
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError) as error:
+        raise unreadable(f"not a complete zip archive, {model_path.stat().st_size} bytes: truncated or damaged; "
+                         f"{error}") from None
+    if damaged is not None:
+        raise unreadable(f"its entry {damaged} is damaged")
     try:
         generator = keras.saving.load_model(model_path)
-    except Exception as error:  # Keras raises KeyError, TypeError, ValueError... for damaged files
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ValueError(f"{model_path} is not a readable Keras model file ({type(error).__name__}: {reason[:300]}); "
-                         "it may be truncated or damaged: export it again from the run's checkpoints "
-                         "(python scripts/train.py --output-dir RUN, which resumes and rewrites it)") from None
+    except Exception as error:  # Keras raises KeyError, TypeError, ValueError... for malformed files
+        reason = str(error).splitlines()[0] if str(error) else ""
+        raise unreadable(f"{type(error).__name__}: {reason[:300]}".rstrip(": ")) from None
     inputs = getattr(generator, "inputs", None) or []
     image_shape = tuple(inputs[0].shape[1:3]) if inputs else None
     if image_shape != tuple(config.image_size):

@@ -290,8 +290,8 @@ class Trainer:
         if self._stop_signal is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt  # a second Ctrl-C: stop now, without the checkpoint
         self._stop_signal = signum
-        print(f"\n{signal.Signals(signum).name} received: finishing iteration {self.step + 1}, then saving a "
-              "checkpoint and stopping (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+        print(f"\n{signal.Signals(signum).name} received: the current iteration finishes, then a checkpoint is "
+              "saved and training stops (Ctrl-C again to stop at once, without it)", file=sys.stderr, flush=True)
 
     def _install_signal_handlers(self):
         """SIGINT/SIGTERM -> finish the step, save, stop. Returns the previous handlers (none off the main thread)."""
