@@ -87,6 +87,60 @@ def test_sanitize_rule():
     assert ints[0, 0].tolist() == [5, 6] and ints[0, 17].tolist() == [-1, -1]
 
 
+HOSTILE_SET = np.array([[[10, 20], [np.nan, 5], [5, np.inf], [1e36, 5], [-1, 7], [-128, -64], [256, 0]]
+                        + [[30, 30]] * 11], dtype=np.float64)
+EXPECTED_MISSING = [False, True, True, True, True, False, True] + [False] * 11
+
+
+def test_sanitize_uses_keras_ops_only_and_runs_under_xla():
+    import inspect
+    import re
+
+    import tensorflow as tf
+
+    from dgan_tf.geometry import keypoints as keypoints_module
+    from dgan_tf.geometry.keypoints import sanitize_keypoints
+    from dgan_tf.layers import keypoint_guard
+
+    for module in (keypoints_module, keypoint_guard):
+        source = inspect.getsource(module)
+        assert "import tensorflow" not in source and not re.search(r"\btf\.", source), module.__name__
+    for dtype in (np.float64, np.float32):
+        with np.errstate(over="ignore"):
+            keypoints = HOSTILE_SET.astype(dtype)
+        compiled = tf.function(lambda k: sanitize_keypoints(k, SIZE), jit_compile=True)(keypoints).numpy()
+        assert np.all(compiled == -1, axis=-1)[0].tolist() == EXPECTED_MISSING
+
+
+JAX_SCRIPT = r"""
+import json, sys
+import numpy as np
+import jax
+from dgan_tf.geometry.keypoints import sanitize_keypoints
+keypoints = np.array(json.loads(sys.argv[1]), dtype=np.float32)
+result = np.asarray(jax.jit(lambda k: sanitize_keypoints(k, (128, 64)))(keypoints))
+print("RESULT" + json.dumps(np.all(result == -1, axis=-1)[0].tolist()))
+"""
+
+
+@pytest.mark.slow
+def test_sanitize_runs_under_jax_jit():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    pytest.importorskip("jax")
+    env = dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=str(REPO_ROOT))
+    values = json.dumps(HOSTILE_SET.tolist())  # Python's json writes and reads NaN and Infinity
+    done = subprocess.run([sys.executable, "-c", JAX_SCRIPT, values], env=env, capture_output=True, text=True,
+                          timeout=300, cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.split("RESULT", 1)[1]) == EXPECTED_MISSING
+
+
 def test_keypoint_guard_layer_checks(tmp_path):
     from dgan_tf.layers import KeypointGuard
 
@@ -218,6 +272,17 @@ def test_landed_failures_huge_and_nan_keypoints_in_one_sample(generator):
     nan = valid_pose(rng, 1)[0]
     nan[1] = [np.nan, 10.0]
     check_isolated(generator, nan, valid_pose(rng, 1)[0])
+
+
+def test_a_pose_far_outside_the_frame_keeps_every_gradient_finite(generator):
+    """Found by the fuzz: the only target joints lie within the margin but far outside the frame, so the target
+    heatmap is ~1e-26; the variance in the pose stream's first norm underflows to 0 while x - mean does not, and
+    sqrt's infinite gradient at 0 made every weight gradient of the batch NaN."""
+    source, target = np.full((18, 2), -1.0), np.full((18, 2), -1.0)
+    source[2], source[9] = [0.0, 0.0], [-64.1, 127.5]
+    target[9], target[14] = [-64.1, 1.4e-45], [191.9, 0.0]
+    check_isolated(generator, source, target)
+    check_isolated(generator, np.full((18, 2), np.nan), np.full((18, 2), np.inf))  # every joint invalid
 
 
 @pytest.mark.slow

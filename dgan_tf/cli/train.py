@@ -86,7 +86,8 @@ def main(argv=None):
         print(f"stopped: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
-        print("stopped: interrupted before training started (nothing to save)", file=sys.stderr)
+        print("stopped: interrupted before a checkpoint could be saved; run the same command again to resume from "
+              "the last complete checkpoint", file=sys.stderr)
         return 130
     except TrainingDiverged as error:
         print(f"error: {error}", file=sys.stderr)
