@@ -172,6 +172,7 @@ def test_partial_files_of_interrupted_writes_are_removed_and_nothing_else(tmp_pa
     save_steps(tmp_path, gan, [1])
     folder = tmp_path / "checkpoints"
     partial = [folder / ".ckpt-00000002.npz.k2j4_x9a.tmp", folder / ".latest.json.abcdefgh.tmp",
+               folder / ".ckpt-00000003.npz.partial.tmp",
                tmp_path / ".config.json.0a1b2c3d.tmp", tmp_path / ".generator.tmp.keras"]
     for path in partial:
         path.write_bytes(b"\x00" * 10)

@@ -90,6 +90,22 @@ def test_sigterm_and_ctrl_c_save_a_checkpoint_and_stop(signum, code, tiny_data_r
 
 
 @pytest.mark.slow
+def test_a_second_ctrl_c_stops_at_once(tiny_data_root, tmp_path):
+    trainer = tiny_trainer(tiny_config(tiny_data_root, iterations=6, checkpoint_every=100), tmp_path)
+    previous = signal.getsignal(signal.SIGINT)
+
+    def press_twice(t):
+        if t.step == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run(on_step=press_twice)
+    assert signal.getsignal(signal.SIGINT) is previous
+    assert not (tmp_path / "checkpoints").exists() or not list((tmp_path / "checkpoints").glob("*.npz"))
+
+
+@pytest.mark.slow
 def test_an_image_that_becomes_unreadable_saves_a_checkpoint_first(own_data_root, tmp_path):
     from dgan_tf.data.pipeline import ImageError
     from dgan_tf.training.checkpoints import latest_checkpoint

@@ -144,7 +144,7 @@ def load_scored_dir(score_dir, data, split="test", progress=True):
         try:
             generated.append(extract_generated(load_image(path), data.image_size))
         except ValueError as error:
-            raise ValueError(f"{path}: {error}") from None
+            raise ValueError(str(error) if str(path) in str(error) else f"{path}: {error}") from None
         target_name = pairs["to"].iloc[i]
         targets.append(load_image(images_dir / target_name, data.image_size))
         keypoints.append(table.get(target_name))

@@ -29,6 +29,7 @@ FORMAT = 2
 _NAME = re.compile(r"^ckpt-(\d{8,})\.npz$")
 _META_KEYS = ("step", "format")
 _LEGACY_KEY = re.compile(r"^[a-z_]+/\d{4}$")
+_PARTIAL = re.compile(r"^\.(ckpt-\d{8,}\.npz|latest\.json)\..+\.tmp$")  # atomic_open's temporary files
 START_OVER = "move the checkpoints folder away (or use another --output-dir) to start over"
 
 
@@ -114,7 +115,13 @@ def remove_partial(output_dir):
     """Delete what interrupted writes left: temporary checkpoint, latest.json, config, sample and model files."""
     output_dir = Path(output_dir)
     removed = []
-    for folder in (checkpoint_folder(output_dir), output_dir, output_dir / "samples"):
+    folder = checkpoint_folder(output_dir)
+    if folder.is_dir():
+        for entry in sorted(folder.iterdir()):
+            if entry.is_file() and _PARTIAL.match(entry.name):
+                entry.unlink(missing_ok=True)
+                removed.append(entry)
+    for folder in (output_dir, output_dir / "samples"):
         removed += remove_partial_files(folder)
     stale_model = output_dir / ".generator.tmp.keras"
     if stale_model.is_file():
@@ -148,10 +155,9 @@ def read_checkpoint(path):
     if "format" not in arrays:
         if arrays and all(_LEGACY_KEY.match(key) for key in arrays):
             raise CheckpointError(
-                f"{path} was written by dgan_tf 0.2 or earlier, which stored arrays by position; they cannot be "
+                f"{path} was written by dgan_tf 0.2 or earlier, which stored arrays by position: they cannot be "
                 "checked against the model's variables, so this version does not load them (dgan_tf is 0.x: "
-                "checkpoint formats may change between versions). Finish that run with the version that wrote it, "
-                f"or {START_OVER}")
+                "checkpoint formats may change between versions); finish that run with the version that wrote it")
         raise CheckpointError(f"{path} has no format number: not a dgan_tf checkpoint")
     version = int(arrays.pop("format"))
     if version != FORMAT:
