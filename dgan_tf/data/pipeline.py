@@ -18,6 +18,10 @@ class ImageError(ValueError):
     """An image of the dataset is missing, unreadable or of the wrong size; the message names it."""
 
 
+class NoPairsError(ValueError):
+    """A pair file holds a header but no pairs; the message names it."""
+
+
 def pair_indices(pairs, table, pairs_path="pairs"):
     """Rows of `pairs` (DataFrame from, to) -> (from_index, to_index) int32 arrays into `table`."""
     index = {name: i for i, name in enumerate(table.names)}
@@ -150,7 +154,7 @@ def dataset_for_split(config, split, batch_size, *, shuffle=True, seed=0, repeat
     table = read_annotations(config.annotation_csv(split), image_size=config.image_size)
     pairs = read_pairs(config.pairs_csv(split), known_names=set(table.names))
     if len(pairs) == 0:
-        raise ValueError(f"pair file {config.pairs_csv(split)} has a header but no pairs: nothing to load. "
+        raise NoPairsError(f"pair file {config.pairs_csv(split)} has a header but no pairs: nothing to load. "
                          "Write it with scripts/make_pairs.py (it needs images of the same person whose four "
                          "torso joints are present)")
     images_dir = config.images_dir(split)

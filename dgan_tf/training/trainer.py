@@ -172,17 +172,20 @@ class Trainer:
 
     def _fixed_samples(self):
         """A fixed set of pairs for the sample grid: test pairs when there are any, else train pairs."""
-        from dgan_tf.data.pipeline import dataset_for_split
-
         from dgan_tf.data.datasets import DatasetNotFoundError
+        from dgan_tf.data.pipeline import NoPairsError, dataset_for_split
+
+        def first_batch(split):
+            # drop_remainder=False: a split of fewer pairs than the grid still gives samples
+            dataset, _, _, _ = dataset_for_split(self.data, split, SAMPLES_IN_GRID, shuffle=False, repeat=False,
+                                                 drop_remainder=False)
+            return {k: np.asarray(v) for k, v in next(iter(dataset)).items()}
 
         try:
             self.data.check_present("test")
-            split = "test"
-        except DatasetNotFoundError:
-            split = "train"
-        dataset, _, _, _ = dataset_for_split(self.data, split, SAMPLES_IN_GRID, shuffle=False, repeat=False)
-        return {k: np.asarray(v) for k, v in next(iter(dataset)).items()}
+            return first_batch("test")
+        except (DatasetNotFoundError, NoPairsError):
+            return first_batch("train")
 
     def _make_gan(self, loss_scale=1.0):
         generator, discriminator, reconstruction = build_models(self.config, self.vgg_weights)
