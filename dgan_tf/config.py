@@ -126,10 +126,24 @@ def save_config(config, output_dir):
 
 
 def load_config(output_dir):
+    """The RunConfig saved in `output_dir`; a ValueError naming the file (and the JSON error's place) if malformed."""
     path = Path(output_dir) / CONFIG_FILE
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: not a dgan_tf run folder")
-    return RunConfig.from_json(path.read_text())
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not UTF-8 text ({error}); it should be the JSON file train.py wrote") from None
+    try:
+        config = RunConfig.from_json(text)
+        validate(config)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}. "
+                         "It is written by train.py; fix it, or move the run folder away to start over") from None
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise ValueError(f"{path} is not a valid run configuration ({type(error).__name__}: {error}). It is "
+                         "written by train.py; fix it, or move the run folder away to start over") from None
+    return config
 
 
 def resume_config(saved, explicit):

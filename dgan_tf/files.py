@@ -1,12 +1,43 @@
 """Atomic file writes: a temporary file in the same folder, flushed and fsynced, then renamed.
 
-A reader (or a resumed run after a kill) sees the old file or the new one, never half of one.
+A reader (or a resumed run after a kill) sees the old file or the new one, never half of one. A kill
+during a write leaves a temporary `.NAME.XXXXXXXX.tmp` sibling; `remove_partial_files` clears them.
+A full disk or a folder that cannot be written gives a `WriteError` that names the file and what to do.
 """
 
 import contextlib
+import errno
 import os
+import re
 import tempfile
 from pathlib import Path
+
+# tempfile.mkstemp(prefix=".NAME.", suffix=".tmp") adds 8 characters from [a-z0-9_].
+_PARTIAL = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+
+class WriteError(OSError):
+    """A file could not be written (full disk, read-only or missing folder); the message says which and what to do."""
+
+    def __str__(self):
+        return self.strerror
+
+
+def write_error(error, path):
+    """An OSError raised while writing `path` -> a WriteError naming the file and the fix (other errors unchanged)."""
+    if isinstance(error, WriteError) or not isinstance(error, OSError):
+        return error
+    path = Path(path)
+    folder = path.parent
+    if error.errno == errno.ENOSPC or error.errno == errno.EDQUOT:
+        message = (f"No space left on device while writing {path}; free space under {folder} and run the same "
+                   "command again (a training run resumes from its last complete checkpoint)")
+    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        message = (f"cannot write {path}: the folder {folder} is read-only or not writable by this user "
+                   f"({os.strerror(error.errno)}); choose another output folder or fix its permissions")
+    else:
+        message = f"cannot write {path}: {os.strerror(error.errno) if error.errno else error}"
+    return WriteError(error.errno or errno.EIO, message, str(path))
 
 
 def _umask():
@@ -21,10 +52,14 @@ def atomic_open(path, mode="wb", durable=True, **kwargs):
 
     durable: fsync before the rename, so that the file also survives a power cut (checkpoints, configs);
     outputs written by the thousand (evaluation images) skip it: the rename alone is atomic.
+    An OSError while writing (full disk, read-only folder) is raised as a WriteError naming `path`.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise write_error(error, path) from None
     try:
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
@@ -33,9 +68,11 @@ def atomic_open(path, mode="wb", durable=True, **kwargs):
                 os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as error:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(error, OSError):
+            raise write_error(error, path) from None
         raise
 
 
@@ -49,3 +86,22 @@ def atomic_write_bytes(path, data, durable=True):
     with atomic_open(path, "wb", durable=durable) as f:
         f.write(data)
     return Path(path)
+
+
+def is_partial_file(name):
+    """True for the name of a temporary file that `atomic_open` leaves when its process is killed."""
+    return bool(_PARTIAL.match(name))
+
+
+def remove_partial_files(folder):
+    """Delete the temporary files of interrupted atomic writes directly in `folder`; returns their paths."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for entry in sorted(folder.iterdir()):
+        if entry.is_file() and is_partial_file(entry.name):
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+            removed.append(entry)
+    return removed

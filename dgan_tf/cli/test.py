@@ -6,6 +6,8 @@ Examples:
   python scripts/test.py --dataset fashion --score-dir outputs_of_another_method/
 Outputs in --output-dir: images/<from>_<to>.png (source | target | generated), generated/<from>_<to>.png,
 metrics.json and metrics.md (laid out like the paper's Table 1).
+Exit codes: 0 done; 1 SSIM is not finite; 2 an error in the input (a flag, the run folder, generator.keras, a
+data or image file), with a message naming it.
 """
 
 import argparse
@@ -77,6 +79,39 @@ def load_detector(args):
     return detector, f"DS detector: {detector.description}."
 
 
+def load_generator(model_path, config, run_dir):
+    """The generator in `model_path`, checked against the run's config.json; a ValueError naming the file otherwise."""
+    import zipfile
+
+    import keras
+
+    def unreadable(reason):
+        return ValueError(f"{model_path} is not a readable Keras model file ({reason}); write it again from the "
+                          "run's checkpoints: python scripts/train.py --output-dir RUN resumes the run and rewrites it")
+
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError) as error:
+        raise unreadable(f"not a complete zip archive, {model_path.stat().st_size} bytes: truncated or damaged; "
+                         f"{error}") from None
+    if damaged is not None:
+        raise unreadable(f"its entry {damaged} is damaged")
+    try:
+        generator = keras.saving.load_model(model_path)
+    except Exception as error:  # Keras raises KeyError, TypeError, ValueError... for malformed files
+        reason = str(error).splitlines()[0] if str(error) else ""
+        raise unreadable(f"{type(error).__name__}: {reason[:300]}".rstrip(": ")) from None
+    inputs = getattr(generator, "inputs", None) or []
+    image_shape = tuple(inputs[0].shape[1:3]) if inputs else None
+    if image_shape != tuple(config.image_size):
+        received = "x".join(str(v) for v in image_shape) if image_shape else "unknown"
+        raise ValueError(f"{model_path} takes images of {received}, but the run's "
+                         f"{run_dir / 'config.json'} says {config.image_size[0]}x{config.image_size[1]}: the model "
+                         "file belongs to another run; give the matching run folder")
+    return generator
+
+
 def main(argv=None):
     args = parse_args(argv)
     try:
@@ -112,7 +147,7 @@ def run(args):
         data = get_dataset(config.dataset, data_root=args.data_root or config.data_root, image_size=config.image_size)
         data.check_present("test")
         out_dir = Path(args.output_dir or run_dir / "test")
-        generator = keras.saving.load_model(model_path)
+        generator = load_generator(model_path, config, run_dir)
         pairs, generated, targets, keypoints = evaluation.generate_test_pairs(
             generator, data, out_dir, batch_size=args.batch_size, progress=progress)
         label, title, skipped = f"dgan_tf {config.variant}", f"{config.dataset} test, {len(pairs)} pairs", 0

@@ -6,6 +6,10 @@ Examples:
   python scripts/train.py --dataset fashion --variant full --vgg-weights ~/vgg19_notop.h5
   python scripts/train.py --output-dir runs/market-full     # resume any run from its config.json alone
   KERAS_BACKEND=jax python scripts/train.py --iterations 100
+
+Exit codes: 0 done; 2 an error in the input (flags, config.json, data, checkpoints, a file that cannot be
+written), with a message naming the file; 3 training diverged (NaN/Inf loss); 130 / 143 stopped by Ctrl-C /
+SIGTERM after saving a checkpoint of the current iteration (run the same command again to resume).
 """
 
 import argparse
@@ -77,7 +81,7 @@ def run_config(args, output_dir):
 def main(argv=None):
     args = parse_args(argv)
     from dgan_tf import weights
-    from dgan_tf.training.trainer import Trainer, TrainingDiverged
+    from dgan_tf.training.trainer import Trainer, TrainingDiverged, TrainingInterrupted
 
     if args.offline:
         os.environ[weights.OFFLINE_ENV] = "1"  # read wherever a weight file is resolved (VGG19 here)
@@ -91,6 +95,13 @@ def main(argv=None):
               f"batch {config.batch_size}, iterations {trainer.step} -> {config.iterations}, "
               f"backend {trainer.backend}, xla {trainer.xla}; outputs in {output_dir}", flush=True)
         losses = trainer.run()
+    except TrainingInterrupted as error:
+        print(f"stopped: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("stopped: interrupted before a checkpoint could be saved; run the same command again to resume from "
+              "the last complete checkpoint", file=sys.stderr)
+        return 130
     except TrainingDiverged as error:
         print(f"error: {error}", file=sys.stderr)
         return 3

@@ -18,6 +18,10 @@ class ImageError(ValueError):
     """An image of the dataset is missing, unreadable or of the wrong size; the message names it."""
 
 
+class NoPairsError(ValueError):
+    """A pair file holds a header but no pairs; the message names it."""
+
+
 def pair_indices(pairs, table, pairs_path="pairs"):
     """Rows of `pairs` (DataFrame from, to) -> (from_index, to_index) int32 arrays into `table`."""
     index = {name: i for i, name in enumerate(table.names)}
@@ -56,10 +60,14 @@ def find_bad_image(paths, image_size):
 
     height, width = image_size
     for path in paths:
+        if not os.path.isfile(path):
+            return path, "is missing (it was there when training started)"
+        if not os.access(path, os.R_OK):
+            return path, "cannot be read (permission denied)"
         try:
-            image = iio.imread(path)
-        except Exception as error:  # imageio raises many types for corrupt data
-            return path, f"cannot be decoded ({type(error).__name__}: {error})"
+            image = iio.imread(path, index=0)
+        except Exception:  # imageio raises many types (and suggests plugins) for data it cannot decode
+            return path, "is not a decodable image (PNG or JPEG expected): truncated or damaged"
         if image.ndim not in (2, 3) or image.shape[:2] != (height, width):
             return path, f"has shape {image.shape}, expected ({height}, {width}, 3)"
     return None
@@ -130,7 +138,9 @@ class ClearErrorIterator:
     def __next__(self):
         try:
             return next(self._iterator)
-        except tf.errors.InvalidArgumentError as error:
+        except tf.errors.OutOfRangeError:
+            raise StopIteration from None
+        except tf.errors.OpError as error:  # decode failures, and files deleted or made unreadable mid-run
             bad = find_bad_image(self._paths, self._image_size)
             if bad is not None:
                 raise ImageError(f"{bad[0]} {bad[1]}") from None
@@ -143,6 +153,10 @@ def dataset_for_split(config, split, batch_size, *, shuffle=True, seed=0, repeat
 
     table = read_annotations(config.annotation_csv(split), image_size=config.image_size)
     pairs = read_pairs(config.pairs_csv(split), known_names=set(table.names))
+    if len(pairs) == 0:
+        raise NoPairsError(f"pair file {config.pairs_csv(split)} has a header but no pairs: nothing to load. "
+                         "Write it with scripts/make_pairs.py (it needs images of the same person whose four "
+                         "torso joints are present)")
     images_dir = config.images_dir(split)
     dataset = make_pair_dataset(images_dir, pairs, table, config.image_size, batch_size,
                                 shuffle=shuffle, seed=seed, repeat=repeat, drop_remainder=drop_remainder)

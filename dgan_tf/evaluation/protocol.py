@@ -23,16 +23,43 @@ def pair_file_name(source_name, target_name, suffix=".png"):
     return f"{source_name}_{target_name}{suffix}"
 
 
+def to_rgb_uint8(image, path):
+    """Any image array imageio returns -> (H, W, 3) uint8, or a ValueError naming `path`.
+
+    8-bit as it is; 16-bit rescaled to 8 bits (round(v / 257), so 65535 -> 255, never wrapped); 1-bit (bool)
+    to 0/255; grey, grey + alpha and RGBA to RGB (alpha dropped). Float and other integer types are refused:
+    their range is unknown.
+    """
+    image = np.asarray(image)
+    if image.dtype == np.uint8:
+        pass
+    elif image.dtype == np.uint16:
+        image = np.round(image.astype(np.float32) / 257.0).astype(np.uint8)
+    elif image.dtype == np.bool_:
+        image = image.astype(np.uint8) * 255
+    else:
+        raise ValueError(f"{path}: pixels of type {image.dtype} are not supported (8-bit or 16-bit images only); "
+                         "save it as an 8-bit PNG or JPEG")
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[-1] not in (1, 2, 3, 4):
+        raise ValueError(f"{path}: has shape {image.shape}, not an image of 1 to 4 channels")
+    if image.shape[-1] in (1, 2):  # grey, grey + alpha
+        image = np.repeat(image[..., :1], 3, axis=-1)
+    return np.ascontiguousarray(image[..., :3])
+
+
 def load_image(path, image_size=None):
+    """An image file -> (H, W, 3) uint8; a ValueError naming the file if it cannot be decoded, converted or sized."""
     import imageio.v3 as iio
 
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: file not found")
     try:
-        image = iio.imread(path)
-    except Exception as error:
-        raise ValueError(f"{path}: cannot be read as an image ({type(error).__name__}: {error})") from None
-    if image.ndim == 2:
-        image = np.stack([image] * 3, axis=-1)
-    image = image[..., :3].astype(np.uint8)
+        image = iio.imread(path, index=0)
+    except Exception:  # imageio raises many types (and suggests plugins) for data it cannot decode
+        raise ValueError(f"{path} is not a decodable image (PNG or JPEG expected)") from None
+    image = to_rgb_uint8(image, path)
     if image_size is not None and image.shape[:2] != tuple(image_size):
         raise ValueError(f"{path}: has size {image.shape[0]}x{image.shape[1]}, expected "
                          f"{image_size[0]}x{image_size[1]}")
@@ -120,7 +147,7 @@ def load_scored_dir(score_dir, data, split="test", progress=True):
         try:
             generated.append(extract_generated(load_image(path), data.image_size))
         except ValueError as error:
-            raise ValueError(f"{path}: {error}") from None
+            raise ValueError(str(error) if str(path) in str(error) else f"{path}: {error}") from None
         target_name = pairs["to"].iloc[i]
         # The targets the original's test.py compared with: its float64 round trip (SPEC §7), as for ours.
         targets.append(original_round_trip(load_image(images_dir / target_name, data.image_size)))

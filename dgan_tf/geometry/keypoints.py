@@ -51,3 +51,41 @@ SKELETON = (
     (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10),
     (1, 11), (11, 12), (12, 13), (1, 0), (0, 14), (14, 16), (0, 15), (15, 17),
 )
+
+# Joints farther than this many image sizes beyond a border are treated as missing (see sanitize_keypoints).
+KEYPOINT_MARGIN = 1.0
+
+
+def sanitize_keypoints(keypoints_yx, image_size, margin=KEYPOINT_MARGIN):
+    """Keypoints (..., 18, 2) in (y, x) of any numeric dtype -> float32, invalid joints set to missing (-1, -1).
+
+    A joint is missing when either coordinate is NaN or +-Inf, exactly -1 (the missing mark; one coordinate
+    alone is not a joint), or outside [-margin * size, (1 + margin) * size) of its axis. Joints a little outside
+    the frame are legitimate (a cropped person; the original keeps them) and are kept; one image size beyond a
+    border (margin 1) they cannot touch any part mask, and bounding the values keeps every later computation
+    (float32 casts, affine fits, warp indices) finite. The test runs in the input's own dtype, before any cast
+    that could overflow (1e36 in float64 would become inf in float32; both are out of range anyway), and bad
+    values are replaced by selection (`where`), never by arithmetic: NaN * 0 is NaN. Each joint of each sample
+    is decided on its own values only, so a bad sample cannot change the others of its batch. keras.ops only:
+    runs in a model on TensorFlow and JAX, under XLA.
+    """
+    from keras import backend, ops
+
+    height, width = (float(v) for v in image_size)
+    keypoints_yx = ops.convert_to_tensor(keypoints_yx)
+    dtype = backend.standardize_dtype(keypoints_yx.dtype)
+    if not (dtype.startswith("float") or dtype.startswith("bfloat")):
+        # Integers are exact in float64 where the backend has it; anything beyond float32's range is far out anyway.
+        keypoints_yx = ops.cast(keypoints_yx, "float32")
+    y, x = keypoints_yx[..., 0], keypoints_yx[..., 1]
+
+    def within(value, size):
+        # Comparisons are False for NaN, and +-Inf fails one side: non-finite values are never within.
+        low = ops.cast(-margin * size, value.dtype)
+        high = ops.cast((1.0 + margin) * size, value.dtype)
+        return ops.logical_and(ops.greater_equal(value, low), ops.less(value, high))
+
+    keep = ops.logical_and(within(y, height), within(x, width))
+    keep = ops.logical_and(keep, ops.logical_and(ops.not_equal(y, -1), ops.not_equal(x, -1)))  # (..., 18)
+    safe = ops.where(keep[..., None], keypoints_yx, ops.cast(MISSING, keypoints_yx.dtype))
+    return ops.cast(safe, "float32")

@@ -37,7 +37,11 @@ class ScalarInstanceNorm(keras.layers.Layer):
         x = ops.cast(inputs, "float32")  # (B, H, W, C)
         axes = tuple(range(1, len(x.shape)))
         mean = ops.mean(x, axis=axes, keepdims=True)  # (B, 1, 1, 1)
-        std = ops.sqrt(ops.mean(ops.square(x - mean), axis=axes, keepdims=True))  # (B, 1, 1, 1)
+        variance = ops.mean(ops.square(x - mean), axis=axes, keepdims=True)  # (B, 1, 1, 1)
+        # sqrt'(0) is inf: a constant sample (an all-missing pose gives an all-zero heatmap) would make the
+        # gradients of the whole batch NaN. Same values; the gradient at variance 0 is 0.
+        positive = variance > 0
+        std = ops.where(positive, ops.sqrt(ops.where(positive, variance, 1.0)), 0.0)
         gamma = ops.cast(self.gamma, "float32")
         beta = ops.cast(self.beta, "float32")
         out = (x - mean) / (std + self.epsilon) * gamma + beta

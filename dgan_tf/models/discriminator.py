@@ -7,6 +7,7 @@ D(source image, source heatmap, image, target heatmap) -> patch probabilities (B
 import keras
 
 from dgan_tf.geometry.keypoints import NUM_JOINTS
+from dgan_tf.layers.keypoint_guard import KeypointGuard
 from dgan_tf.layers.normalization import make_norm
 from dgan_tf.layers.pose_heatmaps import PoseHeatmaps
 from dgan_tf.options import HEATMAPS, NORMS, check_choice
@@ -58,6 +59,10 @@ def build_discriminator(image_size, norm="scalar", width=1.0, heatmaps="staircas
     source_keypoints = keras.Input((NUM_JOINTS, 2), name="source_keypoints")
     image = keras.Input((image_height, image_width, 3), name="image")
     target_keypoints = keras.Input((NUM_JOINTS, 2), name="target_keypoints")
+    inputs = [source_image, source_keypoints, image, target_keypoints]
+    # Invalid joints (NaN, Inf, far outside the image) become missing before the heatmaps see them.
+    source_keypoints = KeypointGuard(image_size, name="source_keypoint_guard")(source_keypoints)
+    target_keypoints = KeypointGuard(image_size, name="target_keypoint_guard")(target_keypoints)
 
     heatmap_layer = PoseHeatmaps(image_size, heatmaps=heatmaps, name="pose_heatmaps")
     source_heatmap = heatmap_layer(source_keypoints)  # (B, H, W, 18)
@@ -70,6 +75,4 @@ def build_discriminator(image_size, norm="scalar", width=1.0, heatmaps="staircas
         x = _down_block(x, filters, norm, name=f"down{index + 1}")
     x = _down_block(x, 1, None, name=f"down{len(DOWN_FILTERS) + 1}")  # (B, h, w, 1)
     probabilities = keras.layers.Activation("sigmoid", dtype="float32", name="probabilities")(x)
-    return keras.Model(
-        [source_image, source_keypoints, image, target_keypoints], probabilities, name=name
-    )
+    return keras.Model(inputs, probabilities, name=name)

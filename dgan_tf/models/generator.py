@@ -8,6 +8,7 @@ DeformableSkip. baseline: one encoder over source image + both heatmaps, plain s
 import keras
 
 from dgan_tf.geometry.keypoints import NUM_JOINTS
+from dgan_tf.layers.keypoint_guard import KeypointGuard
 from dgan_tf.layers.normalization import make_norm
 from dgan_tf.layers.pose_heatmaps import PoseHeatmaps
 from dgan_tf.options import ARCHITECTURES, HEATMAPS, NORMS, WARP_GRADIENTS, WARP_SAMPLINGS, check_choice
@@ -112,6 +113,10 @@ def build_generator(image_size, architecture="two_stream", norm="scalar", warp_s
     source_image = keras.Input((image_height, image_width, 3), name="source_image")
     source_keypoints = keras.Input((NUM_JOINTS, 2), name="source_keypoints")
     target_keypoints = keras.Input((NUM_JOINTS, 2), name="target_keypoints")
+    inputs = [source_image, source_keypoints, target_keypoints]
+    # Invalid joints (NaN, Inf, far outside the image) become missing before any geometry sees them.
+    source_keypoints = KeypointGuard(image_size, name="source_keypoint_guard")(source_keypoints)
+    target_keypoints = KeypointGuard(image_size, name="target_keypoint_guard")(target_keypoints)
 
     heatmap_layer = PoseHeatmaps(image_size, heatmaps=heatmaps, name="pose_heatmaps")
     source_heatmap = heatmap_layer(source_keypoints)  # (B, H, W, 18)
@@ -143,4 +148,4 @@ def build_generator(image_size, architecture="two_stream", norm="scalar", warp_s
             skips.append(keras.layers.Concatenate(axis=-1, name=f"skip{level}")([appearance_level, pose_level]))
 
     generated = _decoder(skips[::-1], decoder_filters, norm, dropout_rate)
-    return keras.Model([source_image, source_keypoints, target_keypoints], generated, name=name)
+    return keras.Model(inputs, generated, name=name)

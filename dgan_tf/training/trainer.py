@@ -2,9 +2,17 @@
 
 The step is `DeformableGAN.train_step` in a `tf.function` (XLA on GPU by default) on TensorFlow and
 `make_jax_train_step` on JAX. Several GPUs train with `tf.distribute.MirroredStrategy` automatically.
+
+Interruptions lose at most the iterations since the last checkpoint, and nothing where the process can act:
+SIGTERM and Ctrl-C (what clusters send on preemption) finish the current iteration, save a checkpoint and raise
+TrainingInterrupted; an image that becomes unreadable saves a checkpoint of the last completed iteration, then
+raises an ImageError naming the file.
 """
 
 import math
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,6 +28,24 @@ SAMPLES_IN_GRID = 4
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or Inf; the last good checkpoint is kept."""
+
+
+class TrainingInterrupted(Exception):
+    """SIGTERM or SIGINT stopped training after a checkpoint of the current iteration was saved."""
+
+    def __init__(self, signum, step, checkpoint):
+        self.signum, self.step, self.checkpoint = signum, step, checkpoint
+        self.signal_name = signal.Signals(signum).name
+        super().__init__(f"{self.signal_name} received: stopped after iteration {step}; checkpoint {checkpoint} "
+                         "saved. Run the same command again to resume.")
+
+    @property
+    def exit_code(self):
+        """128 + the signal number, as a shell reports a process stopped by that signal (130 SIGINT, 143 SIGTERM)."""
+        return 128 + self.signum
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def default_xla():
@@ -103,6 +129,8 @@ class Trainer:
         self.step = 0
         self.last_losses = {}
         self.trackers = {}  # one keras.metrics.Mean per loss name: TensorBoard gets the mean over each log interval
+        self._good_checkpoints = set()  # names of checkpoint files known to be readable (rotation's cache)
+        self._stop_signal = None
 
     # ---- setup
     def setup(self):
@@ -122,11 +150,15 @@ class Trainer:
                 self._make_gan()
         finally:
             keras.mixed_precision.set_global_policy(previous_policy)
+        for path in checkpoints.remove_partial(self.output_dir):
+            print(f"removed {path}: a partial file left by an interrupted write", file=sys.stderr, flush=True)
         save_config(config, self.output_dir)
-        latest = checkpoints.latest_checkpoint(self.output_dir)
-        if latest is not None:
-            self.step = checkpoints.restore_checkpoint(latest, self.gan)
-        self._saved_step = self.step if latest is not None else None
+        restored = checkpoints.restore_latest(self.output_dir, self.gan)  # NoUsableCheckpoint: files, none usable
+        self._saved_step = None
+        if restored is not None:
+            self.step, path = restored
+            self._saved_step = self.step
+            self._good_checkpoints.add(path.name)
         self._make_step()
         return self
 
@@ -144,19 +176,20 @@ class Trainer:
 
     def _fixed_samples(self):
         """A fixed set of pairs for the sample grid: test pairs when there are any, else train pairs."""
-        from dgan_tf.data.pipeline import dataset_for_split
-
         from dgan_tf.data.datasets import DatasetNotFoundError
+        from dgan_tf.data.pipeline import NoPairsError, dataset_for_split
+
+        def first_batch(split):
+            # drop_remainder=False: a split of fewer pairs than the grid still gives samples
+            dataset, _, _, _ = dataset_for_split(self.data, split, SAMPLES_IN_GRID, shuffle=False, repeat=False,
+                                                 drop_remainder=False)
+            return {k: np.asarray(v) for k, v in next(iter(dataset)).items()}
 
         try:
             self.data.check_present("test")
-            split = "test"
-        except DatasetNotFoundError:
-            split = "train"
-        # Up to SAMPLES_IN_GRID pairs: a small split still gets a grid (drop_remainder would leave none).
-        dataset, _, _, _ = dataset_for_split(self.data, split, SAMPLES_IN_GRID, shuffle=False, repeat=False,
-                                             drop_remainder=False)
-        return {k: np.asarray(v) for k, v in next(iter(dataset)).items()}
+            return first_batch("test")
+        except (DatasetNotFoundError, NoPairsError):
+            return first_batch("train")
 
     def _make_gan(self, loss_scale=1.0):
         generator, discriminator, reconstruction = build_models(self.config, self.vgg_weights)
@@ -206,7 +239,7 @@ class Trainer:
     # ---- outputs
     def save_checkpoint(self):
         self.sync_variables()
-        path = checkpoints.save_checkpoint(self.output_dir, self.gan, self.step)
+        path = checkpoints.save_checkpoint(self.output_dir, self.gan, self.step, known_good=self._good_checkpoints)
         self._saved_step = self.step
         return path
 
@@ -231,11 +264,18 @@ class Trainer:
         """Final generator as a `.keras` file, written atomically."""
         import os
 
+        from dgan_tf.files import write_error
+
         self.sync_variables()
         path = self.output_dir / "generator.keras"
         tmp = self.output_dir / ".generator.tmp.keras"
-        self.gan.generator.save(tmp)
-        os.replace(tmp, path)
+        try:
+            self.gan.generator.save(tmp)
+            os.replace(tmp, path)
+        except OSError as error:
+            if tmp.exists():
+                tmp.unlink()
+            raise write_error(error, path) from None
         return path
 
     # ---- loss trackers
@@ -252,18 +292,61 @@ class Trainer:
             tracker.reset_state()
         return means
 
+    # ---- interruptions
+    def _on_signal(self, signum, frame):
+        if self._stop_signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now, without the checkpoint
+        self._stop_signal = signum
+        print(f"\n{signal.Signals(signum).name} received: the current iteration finishes, then a checkpoint is "
+              "saved and training stops (Ctrl-C again to stop at once, without it)", file=sys.stderr, flush=True)
+
+    def _install_signal_handlers(self):
+        """SIGINT/SIGTERM -> finish the step, save, stop. Returns the previous handlers (none off the main thread)."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous = {}
+        for signum in STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, self._on_signal)
+        return previous
+
+    def _save_if_needed(self):
+        """Save a checkpoint of the current iteration unless there is one; returns its path (None before any step)."""
+        if self._saved_step == self.step:
+            return checkpoints.checkpoint_folder(self.output_dir) / f"ckpt-{self.step:08d}.npz"
+        if self.step == 0:
+            return None
+        return self.save_checkpoint()
+
+    def _next_batch(self):
+        from dgan_tf.data.pipeline import ImageError
+
+        try:
+            return next(self.batches)
+        except ImageError as error:
+            path = self._save_if_needed()
+            saved = (f"a checkpoint of iteration {self.step} is in {path}" if path is not None
+                     else "no iteration had completed, so there is nothing to save")
+            raise ImageError(f"{error}. Training stopped at iteration {self.step}; {saved}. Replace or remove that "
+                             "image (and the pairs that name it), then run the same command again to resume.") from None
+
     # ---- loop
     def run(self, on_step=None):
-        """Train until config.iterations; returns the last losses. `on_step(trainer)` runs after each step."""
+        """Train until config.iterations; returns the last losses. `on_step(trainer)` runs after each step.
+
+        SIGINT/SIGTERM during the loop: the current iteration finishes, a checkpoint is saved, then
+        TrainingInterrupted is raised (the previous signal handlers are restored in every case).
+        """
         if not hasattr(self, "gan"):
             self.setup()
         config = self.config
         writer = SummaryWriter(self.output_dir / "logs")
         bar = _progress_bar(self.step, config.iterations, self.progress)
         start, start_step = time.perf_counter(), self.step
+        self._stop_signal = None
+        previous_handlers = self._install_signal_handlers()
         try:
             while self.step < config.iterations:
-                losses = self.step_fn(next(self.batches))
+                losses = self.step_fn(self._next_batch())
                 losses = {k: float(keras.ops.convert_to_numpy(v)) for k, v in losses.items()}
                 bad = [k for k, v in losses.items() if not math.isfinite(v)]
                 if bad:
@@ -286,11 +369,15 @@ class Trainer:
                     self.save_checkpoint()
                 if on_step is not None:
                     on_step(self)
+                if self._stop_signal is not None and self.step < config.iterations:
+                    raise TrainingInterrupted(self._stop_signal, self.step, self._save_if_needed())
             if self._saved_step != self.step:
                 self.save_checkpoint()
             self.write_samples(writer)
             self.save_generator()
         finally:
+            for signum, handler in previous_handlers.items():
+                signal.signal(signum, signal.SIG_DFL if handler is None else handler)
             bar.close()
             writer.close()
         return self.last_losses
