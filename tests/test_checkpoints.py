@@ -154,7 +154,7 @@ def test_an_index_keyed_checkpoint_of_0_2_is_refused_with_the_reason(tmp_path):
         for i, variable in enumerate(variables):
             arrays[f"{group}/{i:04d}"] = np.asarray(variable.numpy())
     np.savez(folder / "ckpt-00000005.npz", **arrays)
-    with pytest.raises(NoUsableCheckpoint, match="dgan_tf 0.2 or earlier, which stored arrays by position"):
+    with pytest.raises(NoUsableCheckpoint, match="dgan_tf 0.1, which stored arrays by position"):
         restore_latest(tmp_path, gan)
 
 

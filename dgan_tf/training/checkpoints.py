@@ -7,7 +7,7 @@ discriminator_optimizer; PATH: the Keras variable path, the optimiser's own auto
 checkpoint that verifies completely: every array readable, the same names and shapes as the model's;
 nothing is assigned before all of that holds. Checkpoints that do not verify are reported by name and moved
 to `checkpoints/corrupt/` (never deleted); when checkpoint files exist but none verifies, training refuses
-to start from scratch. Checkpoints of dgan_tf 0.2 and earlier (arrays stored by position) are refused.
+to start from scratch. Checkpoints of dgan_tf 0.1 (arrays stored by position) are refused.
 """
 
 import contextlib
@@ -155,7 +155,7 @@ def read_checkpoint(path):
     if "format" not in arrays:
         if arrays and all(_LEGACY_KEY.match(key) for key in arrays):
             raise CheckpointError(
-                f"{path} was written by dgan_tf 0.2 or earlier, which stored arrays by position: they cannot be "
+                f"{path} was written by dgan_tf 0.1, which stored arrays by position: they cannot be "
                 "checked against the model's variables, so this version does not load them (dgan_tf is 0.x: "
                 "checkpoint formats may change between versions); finish that run with the version that wrote it")
         raise CheckpointError(f"{path} has no format number: not a dgan_tf checkpoint")
