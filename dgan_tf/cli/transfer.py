@@ -1,0 +1,115 @@
+"""Draw the person of a photo in new poses, with a training run's generator or an export.
+
+Examples:
+  python scripts/transfer.py --checkpoint runs/synthetic-dsc --source me.jpg --source-pose me.json \\
+      --target-pose poses/ --output-dir out --gif                          # a folder of OpenPose JSON frames
+  python scripts/transfer.py --checkpoint exports/dgan --source data/market-dataset/test/0364_c2s1_084546_01.jpg \\
+      --source-pose data/market-annotation-test.csv:0364_c2s1_084546_01.jpg \\
+      --target-pose walk_000.json walk_001.json data/market-annotation-test.csv:0364_c6s1_085426_03.jpg --output-dir out
+  python scripts/transfer.py --checkpoint exports/dgan --source me.jpg --source-pose me.json --target-pose a.json \\
+      --write-request request.json                                         # a TF Serving REST body instead
+
+POSE: annotations.csv:NAME (one row of an annotation CSV), annotations.csv (all its rows), an OpenPose JSON
+file (pose_keypoints_2d, COCO-18 or BODY_25; the most confident person; joints below --confidence missing),
+or a folder of OpenPose JSON files (natural order). Poses are in the source photo's pixels unless
+--target-frame says otherwise. Photos of another size than the model's are resized and padded, and the output
+is mapped back to the photo's size. Outputs: DIR/000_<pose>.png ... and, with --gif, DIR/transfer.gif.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from dgan_tf.cli.arguments import image_size_arg, positive_int
+from dgan_tf.inference.poses import DEFAULT_CONFIDENCE
+from dgan_tf.inference.transfer import DEFAULT_BATCH_SIZE, DEFAULT_FPS
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True,
+                   help="a run folder (generator.keras), a .keras file, or an export (version or model folder)")
+    p.add_argument("--source", required=True, help="the photo of the person (any size; JPEG, PNG, ...)")
+    p.add_argument("--source-pose", required=True, metavar="POSE", help="the photo's pose")
+    p.add_argument("--target-pose", required=True, nargs="+", metavar="POSE",
+                   help="one or more poses to draw the person in; a CSV or a folder is a sequence")
+    p.add_argument("--output-dir", help="where the images go (required unless --write-request)")
+    p.add_argument("--gif", action="store_true", help="also write transfer.gif, the sequence animated")
+    p.add_argument("--fps", type=positive_int, default=DEFAULT_FPS,
+                   help=f"GIF frames per second (default {DEFAULT_FPS})")
+    p.add_argument("--confidence", type=float, default=DEFAULT_CONFIDENCE,
+                   help=f"OpenPose joints below this confidence are missing (default {DEFAULT_CONFIDENCE})")
+    p.add_argument("--target-frame", type=image_size_arg, metavar="HxW",
+                   help="the image size the target poses were measured in (default: the source photo's)")
+    p.add_argument("--fill-missing", action="store_true",
+                   help="take a target pose's missing joints from the previous target pose (the original demo)")
+    p.add_argument("--skip-incomplete", action="store_true",
+                   help="skip target poses without both shoulders and hips, instead of stopping")
+    p.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE)
+    p.add_argument("--write-request", metavar="FILE",
+                   help="write the TF Serving REST request (row format) for these inputs to FILE and stop")
+    args = p.parse_args(argv)
+    if not args.output_dir and not args.write_request:
+        p.error("--output-dir is required (unless --write-request)")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except (ValueError, FileNotFoundError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def read_inputs(args):
+    """The photo, its pose and the target poses, checked before any model is loaded."""
+    from dgan_tf.inference import poses as pose_io
+    from dgan_tf.inference.transfer import read_image
+
+    image = read_image(args.source)
+    source_pose = pose_io.require_torso(pose_io.read_pose(args.source_pose, args.confidence), "source pose")
+    targets = [pose for spec in args.target_pose for pose in pose_io.read_poses(spec, args.confidence)]
+    if args.fill_missing:
+        targets = pose_io.fill_missing_from_previous(targets)
+    kept = []
+    for pose in targets:
+        if args.skip_incomplete and pose.missing_torso_joints():
+            print(f"skipped {pose.origin}: no {', '.join(pose.missing_torso_joints())}", file=sys.stderr)
+            continue
+        kept.append(pose_io.require_torso(pose, "target pose"))
+    if not kept:
+        raise ValueError("no target pose is left: every one lacks a shoulder or a hip (--skip-incomplete)")
+    return image, source_pose, kept
+
+
+def run(args):
+    from dgan_tf.inference import transfer as tr
+
+    image, source_pose, targets = read_inputs(args)
+    if args.write_request:
+        from dgan_tf.files import atomic_write_text
+        from dgan_tf.inference.export import rest_request
+
+        inputs = tr.prepare_inputs(image, source_pose, targets, tr.model_image_size(args.checkpoint),
+                                   args.target_frame)
+        body = rest_request(*next(inputs.batches(len(targets))))
+        atomic_write_text(args.write_request, json.dumps(body, separators=(",", ":")))
+        print(f"Wrote a TF Serving REST request ({len(targets)} instance{'s' * (len(targets) != 1)}, one per target "
+              f"pose) to {args.write_request}")
+        return 0
+    generator = tr.load_generator(args.checkpoint)
+    inputs = tr.prepare_inputs(image, source_pose, targets, generator.image_size, args.target_frame)
+    images = tr.transfer(generator, inputs, args.batch_size)
+    paths = tr.write_outputs(args.output_dir, images, [pose.label for pose in targets], gif=args.gif, fps=args.fps)
+    height, width = generator.image_size
+    print(f"{len(images)} images of {Path(args.source).name} ({image.shape[0]}x{image.shape[1]}; model {height}x{width}"
+          f", {type(generator).__name__} from {generator.source}) written to {args.output_dir}"
+          + (f", animated in {paths[-1].name}" if args.gif else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

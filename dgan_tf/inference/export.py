@@ -1,0 +1,390 @@
+"""SavedModel export of a trained generator, in TF Serving's layout (`DIR/<model name>/<version>/`).
+
+Signatures (inputs are checked inside the graph: rank, sizes, batch agreement, finite values):
+
+  serving_default  source_image uint8 (batch, H, W, 3), source_keypoints and target_keypoints float32
+                   (batch, 18, 2) in (y, x) pixels, -1 for a missing joint -> generated_image uint8 (batch, H, W, 3)
+  serving_float    the same with source_image and generated_image float32 in [-1, 1] ((x / 255 - 0.5) * 2, as
+                   in training) -> generated_image float32 in [-1, 1]
+
+Heatmaps, part masks and affines are computed inside the graph from the keypoints; any batch size. The graph
+holds only TensorFlow ops: loading it needs `tf.saved_model.load` (or TF Serving), not dgan_tf. Assets:
+`config.json` (the training run's) and `dgan_tf_export.json` (versions, image size, precision, the signatures).
+Dtypes are checked by whatever feeds the graph (TF Serving's REST and gRPC decoding, TensorFlow's binding of
+tensors); note that TensorFlow's Python binding converts numpy arrays to the signature's dtype silently.
+
+precision="bfloat16" exports a copy computing in bfloat16 (same signatures): several times faster on CPUs with
+AMX / AVX512-BF16 and on GPUs, outputs a few uint8 levels from the float32 model.
+"""
+
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from dgan_tf.geometry.keypoints import NUM_JOINTS
+
+SERVING_SIGNATURE = "serving_default"
+FLOAT_SIGNATURE = "serving_float"
+INPUT_NAMES = ("source_image", "source_keypoints", "target_keypoints")
+OUTPUT_NAME = "generated_image"
+METADATA_FILE = "dgan_tf_export.json"
+CONFIG_FILE = "config.json"
+DEFAULT_MODEL_NAME = "dgan"
+DEFAULT_OUTPUT_DIR = "exports"
+FORMAT_VERSION = 1
+FLOAT_IMAGE_TOLERANCE = 1e-3  # serving_float accepts images in [-1 - tol, 1 + tol]
+PRECISIONS = ("float32", "bfloat16")  # what the exported graph computes in; inputs and outputs are the same
+# Layers that stay float32 in a bfloat16 export: pixel coordinates, affine fits and warps need the precision.
+FLOAT32_LAYERS = ("PoseHeatmaps", "PartGeometry", "DeformableSkip")
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class ExportError(ValueError):
+    """A checkpoint that cannot be exported, or an output folder that would be overwritten."""
+
+
+def signature_specs(image_size):
+    """{signature: ({input: (dtype, shape, meaning)}, {output: (dtype, shape, meaning)})}; batch is None."""
+    height, width = image_size
+    image_shape, keypoint_shape = (None, height, width, 3), (None, NUM_JOINTS, 2)
+    keypoints = "(y, x) pixels of the 18 OpenPose COCO joints, -1 for a missing joint"
+    specs = {}
+    for name, dtype, meaning in ((SERVING_SIGNATURE, "uint8", "RGB, 0-255"),
+                                 (FLOAT_SIGNATURE, "float32", "RGB in [-1, 1]: (x / 255 - 0.5) * 2")):
+        inputs = {"source_image": (dtype, image_shape, f"the person's photo, {meaning}"),
+                  "source_keypoints": ("float32", keypoint_shape, f"the photo's pose: {keypoints}"),
+                  "target_keypoints": ("float32", keypoint_shape, f"the pose to draw: {keypoints}")}
+        outputs = {OUTPUT_NAME: (dtype, image_shape, f"the person in the target pose, {meaning}")}
+        specs[name] = (inputs, outputs)
+    return specs
+
+
+def _shape_text(shape):
+    return "(" + ", ".join("batch" if d is None else str(d) for d in shape) + ")"
+
+
+# ---------------------------------------------------------------------------------------------------
+# The serving module
+
+
+def _input_checks(signature, inputs, specs):
+    """tf.debugging.Assert ops, chained so the first failing check is the one reported, each naming its input.
+
+    The shapes are compared at run time (the signature's static shapes are not trusted: TF Serving feeds what
+    the request holds), including a rank mismatch, which an elementwise comparison would turn into a shape error.
+    """
+    import tensorflow as tf
+
+    checks, batch = [], None
+    for name in INPUT_NAMES:
+        dtype, shape, _ = specs[name]
+        tensor = inputs[name]
+        actual = tf.shape(tensor, out_type=tf.int32)
+        padded = tf.concat([actual, tf.fill([len(shape) + 1], -7)], axis=0)[: len(shape) + 1]  # rank-safe
+        expected = tf.stack([padded[0]] + [tf.constant(d, tf.int32) for d in shape[1:]] + [tf.constant(-7)])
+        ok = tf.logical_and(tf.reduce_all(tf.equal(padded, expected)), padded[0] >= 1)
+        with tf.control_dependencies(checks[-1:]):
+            checks.append(tf.debugging.Assert(
+                ok, [f"{signature}: input '{name}' must be {dtype} of shape {_shape_text(shape)} with batch >= 1; "
+                     "received shape", actual], summarize=8, name=f"check_{name}_shape"))
+        if batch is None:
+            batch = padded[0]
+        else:
+            with tf.control_dependencies(checks[-1:]):
+                checks.append(tf.debugging.Assert(
+                    tf.equal(padded[0], batch),
+                    [f"{signature}: input '{name}' must have the batch size of 'source_image'; source_image batch",
+                     batch, f"{name} batch", padded[0]], name=f"check_{name}_batch"))
+    for name in INPUT_NAMES[1:]:
+        with tf.control_dependencies(checks[-1:]):
+            checks.append(tf.debugging.Assert(
+                tf.reduce_all(tf.math.is_finite(inputs[name])),
+                [f"{signature}: input '{name}' must hold finite numbers ((y, x) pixels, -1 for a missing joint); "
+                 "received NaN or Inf"], name=f"check_{name}_finite"))
+    if signature == FLOAT_SIGNATURE:
+        image = inputs["source_image"]
+        inside = tf.logical_and(image >= -1.0 - FLOAT_IMAGE_TOLERANCE, image <= 1.0 + FLOAT_IMAGE_TOLERANCE)
+        with tf.control_dependencies(checks[-1:]):
+            checks.append(tf.debugging.Assert(
+                tf.reduce_all(inside),  # NaN fails the comparisons too
+                [f"{signature}: input 'source_image' must hold finite values in [-1, 1] ((x / 255 - 0.5) * 2; "
+                 f"send 0-255 images as uint8 to {SERVING_SIGNATURE}); received min", tf.reduce_min(image), "max",
+                 tf.reduce_max(image)], name="check_source_image_range"))
+    return checks
+
+
+def serving_generator(generator, precision="float32"):
+    """The generator as the export computes it: itself (float32), or a bfloat16 copy with the same weights.
+
+    bfloat16: convolutions and norms in bfloat16 with bfloat16 weights (half the size; several times faster on
+    CPUs with AMX or AVX512-BF16 and on GPUs), the keypoint geometry and the warps kept in float32.
+    """
+    import keras
+
+    from dgan_tf.options import check_choice
+
+    check_choice("precision", precision, PRECISIONS)
+    if precision == "float32":
+        return generator
+
+    def clone(layer):
+        config = layer.get_config()
+        if type(layer).__name__ not in FLOAT32_LAYERS:
+            config["dtype"] = precision
+        return type(layer).from_config(config)
+
+    copy = keras.models.clone_model(generator, clone_function=clone)
+    copy.set_weights(generator.get_weights())
+    return copy
+
+
+def build_serving_module(generator, assets=(), precision="float32"):
+    """The tf.Module to save: the two signatures as tf.functions over the Keras generator, and the assets.
+
+    The generator itself is not an attribute of the module (only its variables are), so the SavedModel's object
+    graph holds no Keras objects and loads without Keras or dgan_tf. Save it with `serving_signatures(module)`.
+    """
+    import keras
+    import tensorflow as tf
+
+    if keras.backend.backend() != "tensorflow":
+        raise ExportError(f"the export is a TensorFlow SavedModel: run it with KERAS_BACKEND=tensorflow (the default), "
+                          f"not {keras.backend.backend()}; a generator trained on any backend loads there as it is")
+    generator = serving_generator(generator, precision)
+    image_size = tuple(int(d) for d in generator.inputs[0].shape[1:3])
+    specs = signature_specs(image_size)
+    module = tf.Module(name="dgan_generator")
+    module._all_variables = [variable.value for variable in generator.variables]  # what the graph captures
+    module.assets = [tf.saved_model.Asset(str(path)) for path in assets]
+
+    def tensor_specs(signature):
+        inputs, _ = specs[signature]
+        return [tf.TensorSpec(inputs[n][1], getattr(tf, inputs[n][0]), name=n) for n in INPUT_NAMES]
+
+    # One trace of the generator, called by both signatures after their own input checks.
+    @tf.function(input_signature=tensor_specs(FLOAT_SIGNATURE))
+    def generator_float(source_image, source_keypoints, target_keypoints):
+        generated = generator([source_image, source_keypoints, target_keypoints], training=False)
+        return tf.cast(generated, tf.float32)  # (B, H, W, 3) in [-1, 1]
+
+    def generate(signature, source_image, source_keypoints, target_keypoints):
+        inputs = dict(zip(INPUT_NAMES, (source_image, source_keypoints, target_keypoints)))
+        with tf.control_dependencies(_input_checks(signature, inputs, specs[signature][0])):
+            inputs = {name: tf.identity(tensor) for name, tensor in inputs.items()}
+        image = inputs["source_image"]
+        if image.dtype == tf.uint8:
+            image = (tf.cast(image, tf.float32) / 255.0 - 0.5) * 2.0  # as the training pipeline
+        return generator_float(image, inputs["source_keypoints"], inputs["target_keypoints"])
+
+    @tf.function(input_signature=tensor_specs(FLOAT_SIGNATURE))
+    def serve_float(source_image, source_keypoints, target_keypoints):
+        return {OUTPUT_NAME: generate(FLOAT_SIGNATURE, source_image, source_keypoints, target_keypoints)}
+
+    @tf.function(input_signature=tensor_specs(SERVING_SIGNATURE))
+    def serve_uint8(source_image, source_keypoints, target_keypoints):
+        generated = generate(SERVING_SIGNATURE, source_image, source_keypoints, target_keypoints)
+        # Rounded, as visualize.to_uint8 (the original's evaluation truncated).
+        uint8 = tf.cast(tf.clip_by_value(tf.round((generated + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
+        return {OUTPUT_NAME: uint8}
+
+    module.serve_uint8, module.serve_float = serve_uint8, serve_float  # generator_float: saved through them
+    return module
+
+
+def serving_signatures(module):
+    """{signature name: tf.function} for tf.saved_model.save, which traces them itself (once, in its save context:
+    a concrete function traced before would be traced again there)."""
+    return {SERVING_SIGNATURE: module.serve_uint8, FLOAT_SIGNATURE: module.serve_float}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Writing the export
+
+
+def check_model_name(name):
+    if not isinstance(name, str) or not _MODEL_NAME.match(name):
+        raise ExportError(f"model name must be letters, digits, '_', '.' or '-' (a folder name TF Serving accepts). "
+                          f"Received: {name!r}")
+    return name
+
+
+def existing_versions(model_dir):
+    """Sorted version numbers of `model_dir` (its all-digit sub-folders, as TF Serving counts them)."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        return []
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def next_version(model_dir):
+    """1 for a new model folder, else one more than the highest version there."""
+    versions = existing_versions(model_dir)
+    return versions[-1] + 1 if versions else 1
+
+
+def _free_version(model_dir, version):
+    """`version`, or the next free one when None; an ExportError when that folder exists already."""
+    if version is None:
+        return next_version(model_dir)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ExportError(f"version must be a positive integer. Received: version={version!r}")
+    if (Path(model_dir) / str(version)).exists():
+        raise ExportError(f"{Path(model_dir) / str(version)} already exists; choose another --version (next free: "
+                          f"{next_version(model_dir)}) or remove it")
+    return version
+
+
+def export_metadata(image_size, config=None, source=None, model_name=DEFAULT_MODEL_NAME, version=None,
+                    precision="float32"):
+    """What travels in assets/dgan_tf_export.json."""
+    import keras
+    import tensorflow as tf
+
+    import dgan_tf
+
+    specs = signature_specs(image_size)
+    return {
+        "format": "dgan_tf generator SavedModel",
+        "format_version": FORMAT_VERSION,
+        "dgan_tf_version": dgan_tf.__version__,
+        "tensorflow_version": tf.__version__,
+        "keras_version": keras.__version__,
+        "python_version": platform.python_version(),
+        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "source": None if source is None else str(source),
+        "model_name": model_name,
+        "version": version,
+        "image_size": list(image_size),
+        "precision": precision,
+        "variant": None if config is None else config.variant,
+        "dataset": None if config is None else config.dataset,
+        "signatures": {
+            name: {kind: {key: {"dtype": dtype, "shape": [-1 if d is None else d for d in shape], "meaning": meaning}
+                          for key, (dtype, shape, meaning) in tensors.items()}
+                   for kind, tensors in (("inputs", inputs), ("outputs", outputs))}
+            for name, (inputs, outputs) in specs.items()
+        },
+    }
+
+
+def export_generator(generator, output_dir=DEFAULT_OUTPUT_DIR, model_name=DEFAULT_MODEL_NAME, version=None,
+                     config=None, source=None, precision="float32"):
+    """Write `generator` as `output_dir/model_name/version/` (version None: the next free one); returns that path.
+
+    Atomic: the SavedModel is written into a hidden sibling folder (which TF Serving ignores: not all digits)
+    and renamed into place, so a server watching the model folder never loads half an export.
+    """
+    import tensorflow as tf
+
+    model_dir = Path(output_dir) / check_model_name(model_name)
+    version = _free_version(model_dir, version)
+    final = model_dir / str(version)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    image_size = tuple(int(d) for d in generator.inputs[0].shape[1:3])
+    tmp = Path(tempfile.mkdtemp(dir=model_dir, prefix=f".{version}.tmp-"))
+    try:
+        with tempfile.TemporaryDirectory() as staging:
+            assets = []
+            if config is not None:
+                assets.append(Path(staging) / CONFIG_FILE)
+                assets[-1].write_text(config.to_json())
+            metadata = export_metadata(image_size, config, source, model_name, version, precision)
+            assets.append(Path(staging) / METADATA_FILE)
+            assets[-1].write_text(json.dumps(metadata, indent=2))
+            module = build_serving_module(generator, assets, precision)
+            export_dir = tmp / "model"
+            tf.saved_model.save(module, str(export_dir), signatures=serving_signatures(module))
+        os.chmod(export_dir, 0o777 & ~_umask())
+        os.rename(export_dir, final)  # fails, leaving nothing half-written, if `final` appeared meanwhile
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading checkpoints and exports
+
+
+def resolve_run(checkpoint):
+    """A run folder or its generator.keras -> (generator.keras path, run folder)."""
+    path = Path(checkpoint)
+    model_path = path if path.suffix == ".keras" else path / "generator.keras"
+    if not model_path.is_file():
+        raise FileNotFoundError(f"{model_path} not found: give a training run folder that holds generator.keras "
+                                "(python scripts/train.py writes it at the end) or the .keras file itself")
+    return model_path, model_path.parent
+
+
+def load_run(checkpoint):
+    """(Keras generator, RunConfig or None, run folder) of a training run."""
+    import keras
+
+    import dgan_tf  # noqa: F401  (registers the custom layers)
+    from dgan_tf.config import CONFIG_FILE as RUN_CONFIG, load_config
+
+    model_path, run_dir = resolve_run(checkpoint)
+    config = load_config(run_dir) if (run_dir / RUN_CONFIG).exists() else None
+    generator = keras.saving.load_model(model_path, compile=False)
+    return generator, config, run_dir
+
+
+def export_run(checkpoint, output_dir=DEFAULT_OUTPUT_DIR, model_name=DEFAULT_MODEL_NAME, version=None,
+               precision="float32"):
+    """Export the generator of a training run (its config.json travels with it); returns the version folder."""
+    _free_version(Path(output_dir) / check_model_name(model_name), version)  # fail before loading anything
+    generator, config, run_dir = load_run(checkpoint)
+    return export_generator(generator, output_dir, model_name, version, config=config, source=run_dir,
+                            precision=precision)
+
+
+def find_export(path):
+    """A SavedModel folder (saved_model.pb inside), or a model folder of numbered versions -> the newest version."""
+    path = Path(path)
+    if (path / "saved_model.pb").is_file():
+        return path
+    versions = [v for v in existing_versions(path) if (path / str(v) / "saved_model.pb").is_file()]
+    if versions:
+        return path / str(versions[-1])
+    raise FileNotFoundError(f"{path} holds no SavedModel: expected saved_model.pb inside, or numbered version "
+                            "folders as written by scripts/export.py")
+
+
+def read_export_metadata(export_dir):
+    """The dgan_tf_export.json of an export (no TensorFlow needed)."""
+    path = Path(export_dir) / "assets" / METADATA_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: {export_dir} was not written by dgan_tf's export")
+    return json.loads(path.read_text())
+
+
+# ---------------------------------------------------------------------------------------------------
+# TF Serving requests
+
+
+def rest_request(source_image, source_keypoints, target_keypoints, signature=SERVING_SIGNATURE, row_format=True):
+    """A TF Serving REST predict body (a dict to json.dump): row format {"instances": [...]} or columnar {"inputs"}.
+
+    Arrays are batched: images (B, H, W, 3), keypoints (B, 18, 2).
+    """
+    import numpy as np
+
+    arrays = {"source_image": np.asarray(source_image), "source_keypoints": np.asarray(source_keypoints, np.float32),
+              "target_keypoints": np.asarray(target_keypoints, np.float32)}
+    body = {"signature_name": signature}
+    if row_format:
+        body["instances"] = [{name: arrays[name][i].tolist() for name in INPUT_NAMES}
+                             for i in range(len(arrays["source_image"]))]
+    else:
+        body["inputs"] = {name: arrays[name].tolist() for name in INPUT_NAMES}
+    return body

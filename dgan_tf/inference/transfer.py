@@ -1,0 +1,255 @@
+"""Pose transfer on a person's own photo: fit it to the model's size, generate each target pose, map it back.
+
+The photo (any size) is resized, keeping its aspect ratio, and padded (edge pixels repeated) to the model's
+H x W; its keypoints go through the same map. Target poses are given in the photo's frame (or in `target_frame`,
+e.g. 128x64 for poses from a Market annotation CSV). Each generated image is cropped back to the resized photo and
+resized to the photo's size. One interface runs a training run's Keras generator or an exported SavedModel.
+"""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dgan_tf.geometry.keypoints import MISSING
+
+DEFAULT_BATCH_SIZE = 8
+DEFAULT_FPS = 8
+GIF_NAME = "transfer.gif"
+
+
+class ImageReadError(ValueError):
+    """An image file that cannot be read; the message names the file."""
+
+
+def read_image(path):
+    """An image file -> (H, W, 3) uint8 RGB (grey and RGBA are converted); ImageReadError names the file."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"image not found: {path}")
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        raise ImageReadError(f"cannot read image {path}: {error}") from None
+
+
+def _resize(image, size):
+    """(h, w, 3) uint8 -> size (H, W) with Pillow's bicubic filter (antialiased when shrinking)."""
+    from PIL import Image
+
+    height, width = size
+    if image.shape[:2] == (height, width):
+        return image
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BICUBIC), dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """The map from a frame (h, w) to the model's (H, W): scale keeping the aspect ratio, then pad to centre."""
+
+    frame_size: tuple
+    model_size: tuple
+    resized_size: tuple
+    offset: tuple  # (top, left) of the resized frame inside the model's frame
+
+    @classmethod
+    def fit(cls, frame_size, model_size):
+        frame_size, model_size = tuple(int(s) for s in frame_size), tuple(int(s) for s in model_size)
+        if min(frame_size) < 1 or min(model_size) < 1:
+            raise ValueError(f"sizes must be positive. Received: frame_size={frame_size}, model_size={model_size}")
+        scale = min(model_size[0] / frame_size[0], model_size[1] / frame_size[1])
+        resized = tuple(min(m, max(1, int(round(f * scale)))) for f, m in zip(frame_size, model_size))
+        offset = tuple((m - r) // 2 for m, r in zip(model_size, resized))
+        return cls(frame_size, model_size, resized, offset)
+
+    def image(self, image):
+        """(h, w, 3) uint8 in the frame -> (H, W, 3) uint8 in the model's frame."""
+        image = np.asarray(image, dtype=np.uint8)
+        if image.shape[:2] != self.frame_size:
+            raise ValueError(f"image of size {image.shape[:2]} given to a letterbox for {self.frame_size}")
+        resized = _resize(image, self.resized_size)
+        (top, left), (height, width) = self.offset, self.model_size
+        pad = ((top, height - self.resized_size[0] - top), (left, width - self.resized_size[1] - left), (0, 0))
+        return np.pad(resized, pad, mode="edge")
+
+    def keypoints(self, keypoints_yx):
+        """(..., 18, 2) (y, x) in the frame -> the model's frame, rounded to pixels as the training data; -1 kept."""
+        keypoints = np.asarray(keypoints_yx, dtype=np.float32)
+        scale = np.array([r / f for r, f in zip(self.resized_size, self.frame_size)], np.float32)
+        # Pixel centres map onto pixel centres: (p + 0.5) * scale - 0.5.
+        mapped = np.round((keypoints + 0.5) * scale - 0.5 + np.array(self.offset, np.float32))
+        missing = np.any(keypoints == MISSING, axis=-1, keepdims=True)
+        return np.where(missing, np.float32(MISSING), mapped).astype(np.float32)
+
+    def unmap(self, image):
+        """(H, W, 3) uint8 in the model's frame -> (h, w, 3) in the frame: crop the padding, resize back."""
+        (top, left), (height, width) = self.offset, self.resized_size
+        return _resize(np.ascontiguousarray(image[top:top + height, left:left + width]), self.frame_size)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Generators: a training run's Keras model or an export, behind one call
+
+
+class KerasGenerator:
+    """A Keras generator: uint8 images and keypoints in, uint8 images out (rounded, as the export)."""
+
+    def __init__(self, model, source=None):
+        self.model = model
+        self.source = source
+        self.image_size = tuple(int(d) for d in model.inputs[0].shape[1:3])
+
+    def __call__(self, source_images, source_keypoints, target_keypoints):
+        import keras
+
+        from dgan_tf.visualize import to_uint8
+
+        images = (np.asarray(source_images, np.float32) / 255.0 - 0.5) * 2.0  # as the training pipeline
+        generated = self.model.predict_on_batch([images, np.asarray(source_keypoints, np.float32),
+                                                 np.asarray(target_keypoints, np.float32)])
+        return to_uint8(keras.ops.convert_to_numpy(generated))
+
+
+class SavedModelGenerator:
+    """An export of scripts/export.py, run through its serving_default signature (no dgan_tf code in the graph)."""
+
+    def __init__(self, export_dir):
+        import tensorflow as tf
+
+        from dgan_tf.inference.export import SERVING_SIGNATURE, find_export
+
+        self.source = find_export(export_dir)
+        self._loaded = tf.saved_model.load(str(self.source))
+        self._signature = self._loaded.signatures[SERVING_SIGNATURE]
+        spec = self._signature.structured_input_signature[1]["source_image"]
+        self.image_size = tuple(int(d) for d in spec.shape[1:3])
+
+    def __call__(self, source_images, source_keypoints, target_keypoints):
+        import tensorflow as tf
+
+        from dgan_tf.inference.export import OUTPUT_NAME
+
+        outputs = self._signature(source_image=tf.constant(source_images, tf.uint8),
+                                  source_keypoints=tf.constant(source_keypoints, tf.float32),
+                                  target_keypoints=tf.constant(target_keypoints, tf.float32))
+        return outputs[OUTPUT_NAME].numpy()
+
+
+def is_export(path):
+    """True for a SavedModel folder or a model folder of numbered versions."""
+    from dgan_tf.inference.export import find_export
+
+    try:
+        find_export(path)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def _not_a_checkpoint(checkpoint):
+    return FileNotFoundError(f"{checkpoint} is neither a training run (a folder with generator.keras, or the .keras "
+                             "file) nor an export (a folder with saved_model.pb, or numbered version folders)")
+
+
+def load_generator(checkpoint):
+    """A run folder or .keras file -> KerasGenerator; an export (version or model folder) -> SavedModelGenerator."""
+    if is_export(checkpoint):
+        return SavedModelGenerator(checkpoint)
+    from dgan_tf.inference.export import load_run
+
+    try:
+        model, _, run_dir = load_run(checkpoint)
+    except FileNotFoundError:
+        raise _not_a_checkpoint(checkpoint) from None
+    return KerasGenerator(model, source=run_dir)
+
+
+def model_image_size(checkpoint):
+    """The (H, W) a checkpoint or export generates, read from its metadata without loading the network."""
+    from dgan_tf.config import load_config
+    from dgan_tf.inference.export import find_export, read_export_metadata, resolve_run
+
+    if is_export(checkpoint):
+        return tuple(read_export_metadata(find_export(checkpoint))["image_size"])
+    try:
+        _, run_dir = resolve_run(checkpoint)
+    except FileNotFoundError:
+        raise _not_a_checkpoint(checkpoint) from None
+    return tuple(load_config(run_dir).image_size)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Transfer
+
+
+@dataclass(frozen=True)
+class TransferInputs:
+    """Everything the generator gets, in the model's frame, plus the map back to the photo."""
+
+    source_image: np.ndarray  # (H, W, 3) uint8
+    source_keypoints: np.ndarray  # (18, 2)
+    target_keypoints: np.ndarray  # (N, 18, 2)
+    letterbox: Letterbox
+
+    def batches(self, batch_size, pad=False):
+        """(source images, source keypoints, target keypoints) batches of at most batch_size targets.
+
+        pad: fill the last batch up to batch_size by repeating its last target, so that every batch has one shape
+        (a Keras predict function is traced again for each new batch size); the caller drops the extra outputs.
+        """
+        for start in range(0, len(self.target_keypoints), batch_size):
+            targets = self.target_keypoints[start:start + batch_size]
+            if pad and len(targets) < batch_size:
+                targets = np.concatenate([targets, np.repeat(targets[-1:], batch_size - len(targets), axis=0)])
+            count = len(targets)
+            yield (np.repeat(self.source_image[None], count, axis=0),
+                   np.repeat(self.source_keypoints[None], count, axis=0), targets)
+
+
+def prepare_inputs(source_image, source_pose, target_poses, model_size, target_frame=None):
+    """Photo (h, w, 3) uint8, its Pose and the target Poses -> TransferInputs in the model's frame.
+
+    target_frame: (h, w) the target poses were measured in; default the photo's own frame.
+    """
+    letterbox = Letterbox.fit(source_image.shape[:2], model_size)
+    target_box = letterbox if target_frame is None else Letterbox.fit(target_frame, model_size)
+    targets = np.stack([target_box.keypoints(p.keypoints_yx) for p in target_poses]) if target_poses else \
+        np.zeros((0, 18, 2), np.float32)
+    return TransferInputs(letterbox.image(source_image), letterbox.keypoints(source_pose.keypoints_yx), targets,
+                          letterbox)
+
+
+def transfer(generator, inputs, batch_size=DEFAULT_BATCH_SIZE):
+    """Generate every target pose; returns uint8 images in the photo's frame, one per target."""
+    count = len(inputs.target_keypoints)
+    batch_size = max(1, min(batch_size, count))
+    outputs = []
+    for batch in inputs.batches(batch_size, pad=True):
+        outputs.extend(inputs.letterbox.unmap(image) for image in generator(*batch))
+    return outputs[:count]
+
+
+def output_name(index, label):
+    """`003_<label>.png`, the label reduced to characters safe in any file system."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("._") or "pose"
+    return f"{index:03d}_{safe}.png"
+
+
+def write_outputs(output_dir, images, labels, gif=False, fps=DEFAULT_FPS):
+    """One PNG per image, atomically, plus an animated GIF of the sequence (looping) with gif=True."""
+    import imageio.v3 as iio
+
+    from dgan_tf.files import atomic_write_bytes
+    from dgan_tf.visualize import write_image_atomic
+
+    output_dir = Path(output_dir)
+    paths = [write_image_atomic(output_dir / output_name(i, label), image) for i, (image, label)
+             in enumerate(zip(images, labels))]
+    if gif:
+        data = iio.imwrite("<bytes>", np.stack(images), extension=".gif", duration=1000.0 / fps, loop=0)
+        paths.append(atomic_write_bytes(output_dir / GIF_NAME, data, durable=False))
+    return paths
