@@ -29,5 +29,8 @@ fi
 flock -u 9
 cd "$root"
 export PATH="$venv/bin:$PATH"
+# mediapipe imports matplotlib; a backend inherited from a Jupyter kernel (module://matplotlib_inline...) is
+# not installed here and would break that import. The estimator draws nothing: use the file backend.
+export MPLBACKEND=Agg
 export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
 exec "$@"
