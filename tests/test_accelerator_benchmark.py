@@ -85,13 +85,16 @@ def test_synthetic_pool_has_realistic_pairs():
 
 @pytest.mark.slow
 def test_accelerator_benchmark_runs_on_cpu_without_tensorflow(tmp_path):
-    """Both variants and both precisions, train and inference, 1 step each at 64x64 and width 1/16."""
+    """A train row (full: VGG19 features, bfloat16) and inference, 1 step each at 64x64 and width 1/16.
+
+    One train row keeps this test short: full covers every part of the step dsc has, plus the feature network.
+    """
     out = tmp_path / "accelerator.json"
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO_ROOT),
                # The CPU compile of the train step dominates this test; LLVM -O0 halves it (speed is not tested).
                XLA_FLAGS="--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true")
     command = [sys.executable, str(REPO_ROOT / "scripts" / "benchmark.py"), "accelerator", "--sizes", "64x64",
-               "--groups", "dsc/float32,full/mixed_bfloat16,generator/float32", "--batches", "paper",
+               "--groups", "full/mixed_bfloat16,generator/float32", "--batches", "paper",
                "--steps", "1", "--warmup", "0", "--width", "0.0625", "--inference-batches", "1", "--json", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=REPO_ROOT)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -100,8 +103,7 @@ def test_accelerator_benchmark_runs_on_cpu_without_tensorflow(tmp_path):
     assert "tensorflow imported: False" in done.stdout
     assert result["device"]["platform"] == "cpu"
     rows = {(r["kind"], r["variant"], r["precision"]): r for r in result["rows"]}
-    assert set(rows) == {("train", "dsc", "float32"), ("train", "full", "mixed_bfloat16"),
-                         ("inference", "generator", "float32")}
+    assert set(rows) == {("train", "full", "mixed_bfloat16"), ("inference", "generator", "float32")}
     for key, row in rows.items():
         columns = TRAIN_COLUMNS if row["kind"] == "train" else INFERENCE_COLUMNS
         assert set(columns) <= set(row), (key, set(columns) - set(row))
@@ -109,10 +111,9 @@ def test_accelerator_benchmark_runs_on_cpu_without_tensorflow(tmp_path):
         assert math.isfinite(row["images_per_s"]) and row["images_per_s"] > 0
         assert row["compile_s"] > 0 and row["step_ms"] > 0 and row["achieved_tflops"] > 0
         assert row["peak_memory_bytes"] == "n/a"  # no memory_stats on the CPU
-    assert rows[("train", "dsc", "float32")]["batch"] == 4  # the paper's DeepFashion dsc batch
     assert rows[("train", "full", "mixed_bfloat16")]["batch"] == 2  # the paper's DeepFashion full batch
     assert all(rows[k]["losses_finite"] for k in rows if k[0] == "train")
     full = rows[("train", "full", "mixed_bfloat16")]["flops_breakdown"]
-    assert full["features_forward"] > 0 and rows[("train", "dsc", "float32")]["flops_breakdown"]["features_forward"] == 0
+    assert full["features_forward"] > 0
     assert rows[("inference", "generator", "float32")]["latency_ms"] > 0
     assert {entry["kind"] for entry in result["summary"]} == {"train", "inference"}

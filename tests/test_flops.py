@@ -85,7 +85,7 @@ def test_paper_networks(image_size, generator_gflop, train_dsc_gflop, train_full
     assert count.flops / 1e9 == pytest.approx(generator_gflop, abs=0.01)
     assert len(count.layers) == (18 if image_size == (128, 64) else 21)  # 2 encoders, the decoder, the output conv
     ignored = {name for _, name in count.ignored_layers}
-    assert ignored == {"PoseHeatmaps", "PartGeometry", "DeformableSkip", "ScalarInstanceNorm"}
+    assert ignored == {"KeypointGuard", "PoseHeatmaps", "PartGeometry", "DeformableSkip", "ScalarInstanceNorm"}
     dsc = train_step_flops(generator, discriminator)
     assert dsc.train_step / 1e9 == pytest.approx(train_dsc_gflop, abs=0.01)
     vgg = build_vgg_features("block1_conv2", weights="random")  # the `full` variant's feature network
