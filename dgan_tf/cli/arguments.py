@@ -1,6 +1,7 @@
 """Argument types shared by the command-line programs, so every program spells and checks a flag the same way."""
 
 import argparse
+import sys
 
 from dgan_tf.data.datasets import parse_image_size
 
@@ -21,3 +22,12 @@ def positive_int(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
     return value
+
+
+def run_reporting_errors(run, args):
+    """run(args), with the errors a user can fix printed as one `error:` line and exit status 2 (no traceback)."""
+    try:
+        return run(args)
+    except (ValueError, FileNotFoundError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

@@ -14,6 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from dgan_tf.cli.arguments import run_reporting_errors
 from dgan_tf.data.datasets import DATASETS
 from dgan_tf.evaluation.inception import DEFAULT_KIND, INCEPTION_KINDS
 
@@ -113,12 +114,7 @@ def load_generator(model_path, config, run_dir):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        return run(args)
-    except (ValueError, FileNotFoundError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return run_reporting_errors(run, parse_args(argv))
 
 
 def run(args):

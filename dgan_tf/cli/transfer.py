@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from dgan_tf.cli.arguments import image_size_arg, positive_int
+from dgan_tf.cli.arguments import image_size_arg, positive_int, run_reporting_errors
 from dgan_tf.inference.poses import DEFAULT_CONFIDENCE
 from dgan_tf.inference.transfer import DEFAULT_BATCH_SIZE, DEFAULT_FPS
 
@@ -56,12 +56,7 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        return run(args)
-    except (ValueError, FileNotFoundError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return run_reporting_errors(run, parse_args(argv))
 
 
 def read_inputs(args):

@@ -125,7 +125,19 @@ def preprocess(images):
     return resized / 127.5 - 1.0
 
 
-class InceptionScorer:
+
+class InceptionOutputs:
+    """What both Inception networks offer: `predictions_and_features`, and each of the two alone."""
+
+    def predictions(self, images):
+        """Softmax predictions (N, classes) for the Inception Score."""
+        return self.predictions_and_features(images)[0]
+
+    def pool_features(self, images):
+        """2048-d pool features (N, 2048) for FID."""
+        return self.predictions_and_features(images)[1]
+
+class InceptionScorer(InceptionOutputs):
     """Keras InceptionV3: batched forward passes giving IS softmax predictions and FID pool features at once.
 
     Not comparable with published IS/FID values (see `label`); `make_inception_scorer("2015")` is.
@@ -158,10 +170,3 @@ class InceptionScorer:
             features.append(np.asarray(batch_features, dtype=np.float64))  # (B, 2048)
         return np.concatenate(probs), np.concatenate(features)
 
-    def predictions(self, images):
-        """Softmax predictions (N, 1000) for the Inception Score."""
-        return self.predictions_and_features(images)[0]
-
-    def pool_features(self, images):
-        """2048-d average-pool features (N, 2048) for FID."""
-        return self.predictions_and_features(images)[1]

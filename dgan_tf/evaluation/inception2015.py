@@ -20,7 +20,7 @@ published, so the download is checked only by the graph's structure (the tensors
 import numpy as np
 
 from dgan_tf import weights
-from dgan_tf.evaluation.inception import _check_images
+from dgan_tf.evaluation.inception import InceptionOutputs, _check_images
 from dgan_tf.weights import WeightsNotFoundError  # noqa: F401  (part of this module's API)
 
 GRAPH_FILE = "classify_image_graph_def.pb"
@@ -141,7 +141,7 @@ def _wrap(graph_def, path):
     return wrapped.prune(feeds=wrapped.inputs, fetches=wrapped.outputs)
 
 
-class Inception2015:
+class Inception2015(InceptionOutputs):
     """The 2015 Inception graph: IS softmax predictions (N, 1008) and FID pool_3 features (N, 2048).
 
     Same methods as `dgan_tf.evaluation.inception.InceptionScorer`, so evaluation can use either.
@@ -192,10 +192,3 @@ class Inception2015:
             features.append(np.asarray(batch_features, dtype=np.float64))  # (B, 2048)
         return np.concatenate(probs), np.concatenate(features)
 
-    def predictions(self, images):
-        """Softmax predictions (N, 1008) for the Inception Score."""
-        return self.predictions_and_features(images)[0]
-
-    def pool_features(self, images):
-        """pool_3 features (N, 2048) for FID."""
-        return self.predictions_and_features(images)[1]
