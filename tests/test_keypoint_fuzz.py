@@ -286,7 +286,7 @@ def test_a_pose_far_outside_the_frame_keeps_every_gradient_finite(generator):
 
 
 @pytest.mark.slow
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(source=keypoint_sets(batch=1), target=keypoint_sets(batch=1))
 def test_generator_fuzz_one_bad_sample_never_reaches_the_others(generator, source, target):

@@ -63,18 +63,13 @@ def test_test_script_generates_every_pair_and_scores_any_folder(tiny_run):
     assert scored["mask_ssim"] == pytest.approx(ours["mask_ssim"], abs=1e-9)
 
 
-def test_train_script_resumes_and_refuses_conflicts(tiny_run):
+def test_train_script_refuses_a_conflicting_flag(tiny_run):
+    """A typed flag that conflicts with the saved run is refused (resuming itself: the test below)."""
     root, run_dir, _ = tiny_run
-    done = run_script("scripts/train.py", "--data-root", root / "data", "--output-dir", run_dir, "--iterations", 3,
-                      "--no-progress")
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "Resuming" in done.stdout and "iterations 2 -> 3" in done.stdout
-    assert (run_dir / "checkpoints" / "ckpt-00000003.npz").exists()
     done = run_script("scripts/train.py", "--data-root", root / "data", "--output-dir", run_dir, "--variant",
                       "baseline", "--no-progress")
     assert done.returncode == 2
     assert "variant: saved 'dsc', requested 'baseline'" in done.stderr and "Traceback" not in done.stderr
-
 
 def test_a_non_default_run_resumes_from_its_folder_alone(tmp_path):
     """baseline at 256x256, interrupted after its first checkpoint, resumes with `--output-dir RUN` and no other flag."""
