@@ -23,7 +23,7 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   "$python" -m venv "$venv"
   echo '*' > "$venv/.gitignore"  # keep git status clean (Python 3.13's venv does the same)
   "$venv/bin/python" -m pip install -q --upgrade pip
-  "$venv/bin/python" -m pip install -q --no-deps -r "$root/requirements-pose.txt"
+  "$venv/bin/python" -m pip install -q --no-deps --no-compile -r "$root/requirements-pose.txt"
   echo "$want" > "$stamp"
 fi
 flock -u 9
