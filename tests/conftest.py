@@ -39,6 +39,18 @@ def rng():
     return np.random.default_rng(1234)
 
 
+
+@pytest.fixture(scope="module")
+def tiny_data_root(tmp_path_factory):
+    """A tiny synthetic dataset (4 identities x 3 images) laid out where the registry expects it."""
+    from dgan_tf.data.datasets import get_dataset
+    from dgan_tf.data.synthetic import ensure_synthetic_dataset
+
+    root = tmp_path_factory.mktemp("data")
+    data = get_dataset("synthetic", data_root=str(root))
+    ensure_synthetic_dataset(data.data_dir, image_size=data.image_size, identities=4, images_per_identity=3, seed=0)
+    return str(root)
+
 # ---- test tiers: `pytest` runs the fast tier; `pytest --all-tiers` (what CI runs) adds the slow one.
 
 def pytest_addoption(parser):

@@ -17,19 +17,8 @@ from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
-TINY = dict(identities=4, images_per_identity=3, seed=0)
 
 
-@pytest.fixture(scope="module")
-def tiny_data_root(tmp_path_factory):
-    """A tiny synthetic dataset laid out where the registry expects it."""
-    from dgan_tf.data.datasets import get_dataset
-    from dgan_tf.data.synthetic import ensure_synthetic_dataset
-
-    root = tmp_path_factory.mktemp("data")
-    data = get_dataset("synthetic", data_root=str(root))
-    ensure_synthetic_dataset(data.data_dir, image_size=data.image_size, **TINY)
-    return str(root)
 
 
 def tiny_config(data_root, variant="dsc", **overrides):
