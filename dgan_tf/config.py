@@ -1,18 +1,19 @@
 """One frozen, JSON-serialisable config per training run: dataset defaults, then the variant, then overrides.
 
-Saved as `config.json` next to the checkpoints, so that resume, test and export reload it instead of
-asking the user to repeat the training flags.
+The run folder keeps it as `config.json` (dgan_tf.run.Run), so that resume, test and export reload it instead
+of asking the user to repeat the training flags.
 """
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
-from dgan_tf.files import atomic_write_text
 from dgan_tf.options import (FEATURES, HEATMAPS, NORMS, PRECISIONS, RECONSTRUCTIONS, VGG_MEANS, WARP_GRADIENTS,
                              WARP_SAMPLINGS, check_choice)
 
-CONFIG_FILE = "config.json"
+# The adversarial term's weight; the reconstruction term's is the variant's lambda (dgan_tf.variants).
+ADVERSARIAL_WEIGHT = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,7 +26,8 @@ class RunConfig:
     architecture: str  # options.ARCHITECTURES
     reconstruction: str  # options.RECONSTRUCTIONS
     features: str  # options.FEATURES
-    reconstruction_weight: float
+    # {generator loss term: weight}; the terms are dgan_tf.loss_terms.GENERATOR_TERMS (weight 0: not computed)
+    loss_weights: dict
     nn_size: int
     batch_size: int
     iterations: int
@@ -49,10 +51,18 @@ class RunConfig:
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
+    @property
+    def reconstruction_weight(self):
+        """The variant's lambda: the weight of the reconstruction term."""
+        return self.loss_weights.get("g_reconstruction", 0.0)
+
     @classmethod
     def from_json(cls, text):
         values = json.loads(text)
         values["image_size"] = tuple(values["image_size"])
+        if "reconstruction_weight" in values:  # written before the loss terms had named weights (dgan_tf 0.2)
+            values["loss_weights"] = {"g_adversarial": ADVERSARIAL_WEIGHT,
+                                      "g_reconstruction": values.pop("reconstruction_weight")}
         if "caffe_mean_quirk" in values:  # written before the quirks became fields: keep what that run did
             values.setdefault("vgg_mean", "original" if values.pop("caffe_mean_quirk") else "correct")
             values = {**LEGACY_VALUES, **values}
@@ -87,7 +97,7 @@ def build_run_config(dataset="synthetic", variant="dsc", image_size=None, **over
         architecture=chosen.architecture,
         reconstruction=chosen.reconstruction,
         features=chosen.features,
-        reconstruction_weight=float(chosen.reconstruction_weight),
+        loss_weights={"g_adversarial": ADVERSARIAL_WEIGHT, "g_reconstruction": float(chosen.reconstruction_weight)},
         nn_size=int(data.nn_size),
         batch_size=data.batch_size_for(chosen.name),
         iterations=data.iterations,
@@ -95,7 +105,9 @@ def build_run_config(dataset="synthetic", variant="dsc", image_size=None, **over
         sample_every=data.sample_every,
         width=data.width,
     )
-    values.update({key: value for key, value in overrides.items() if value is not None})
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    values["loss_weights"].update(overrides.pop("loss_weights", {}))
+    values.update(overrides)
     config = RunConfig(**values)
     validate(config)
     return config
@@ -116,18 +128,16 @@ def validate(config):
         raise ValueError(f"width must be in (0, 4]. Received: width={config.width}")
     if not 0 < config.adam_epsilon < 1:
         raise ValueError(f"adam_epsilon must be in (0, 1). Received: adam_epsilon={config.adam_epsilon}")
-    if not config.reconstruction_weight >= 0:
-        raise ValueError(f"reconstruction_weight must be >= 0. Received: {config.reconstruction_weight}")
+    if not isinstance(config.loss_weights, dict):
+        raise ValueError(f"loss_weights must map loss term names to weights. Received: {config.loss_weights!r}")
+    for name, weight in config.loss_weights.items():
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"loss_weights[{name!r}] must be a finite number >= 0. Received: {weight!r}")
 
 
-def save_config(config, output_dir):
-    """Write config.json atomically."""
-    atomic_write_text(Path(output_dir) / CONFIG_FILE, config.to_json())
-
-
-def load_config(output_dir):
-    """The RunConfig saved in `output_dir`; a ValueError naming the file (and the JSON error's place) if malformed."""
-    path = Path(output_dir) / CONFIG_FILE
+def read_config(path):
+    """The RunConfig in a config.json file; a ValueError naming the file (and the JSON error's place) if malformed."""
+    path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: not a dgan_tf run folder")
     try:
@@ -152,6 +162,9 @@ def resume_config(saved, explicit):
     explicit: {field: value} of the flags the user actually typed (never argparse defaults), so that
     `train.py --output-dir RUN` resumes any run with no other flag.
     """
+    explicit = dict(explicit)
+    if "loss_weights" in explicit:  # the typed weights, over the saved ones
+        explicit["loss_weights"] = {**saved.loss_weights, **explicit["loss_weights"]}
     conflicts = [
         f"{name}: saved {getattr(saved, name)!r}, requested {value!r}"
         for name, value in explicit.items()
@@ -159,8 +172,8 @@ def resume_config(saved, explicit):
     ]
     if conflicts:
         raise ValueError(
-            "this output folder holds a run with a different configuration ("
-            + "; ".join(conflicts) + "). Use another --output-dir or drop those flags to resume.")
+            "this run folder holds a run with a different configuration ("
+            + "; ".join(conflicts) + "). Use another --run folder or drop those flags to resume.")
     config = saved.replace(**{name: value for name, value in explicit.items() if name in RESUMABLE_CHANGES})
     validate(config)
     return config

@@ -14,8 +14,8 @@ import keras
 import numpy as np
 import pytest
 
-from dgan_tf.training import checkpoints
-from dgan_tf.training.checkpoints import (CheckpointError, NoUsableCheckpoint, checkpoint_files, latest_checkpoint,
+from dgan_tf.run import checkpoints
+from dgan_tf.run.checkpoints import (CheckpointError, NoUsableCheckpoint, checkpoint_files, latest_checkpoint,
                                           remove_partial, restore_checkpoint, restore_latest, save_checkpoint)
 
 

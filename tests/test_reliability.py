@@ -60,7 +60,7 @@ def synthetic(data_root):
 @pytest.mark.slow
 @pytest.mark.parametrize("signum,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_sigterm_and_ctrl_c_save_a_checkpoint_and_stop(signum, code, tiny_data_root, tmp_path):
-    from dgan_tf.training.checkpoints import latest_checkpoint
+    from dgan_tf.run.checkpoints import latest_checkpoint
     from dgan_tf.training.trainer import TrainingInterrupted
 
     trainer = tiny_trainer(tiny_config(tiny_data_root, iterations=6, checkpoint_every=100), tmp_path)
@@ -98,7 +98,7 @@ def test_a_second_ctrl_c_stops_at_once(tiny_data_root, tmp_path):
 @pytest.mark.slow
 def test_an_image_that_becomes_unreadable_saves_a_checkpoint_first(own_data_root, tmp_path):
     from dgan_tf.data.pipeline import ImageError
-    from dgan_tf.training.checkpoints import latest_checkpoint
+    from dgan_tf.run.checkpoints import latest_checkpoint
 
     trainer = tiny_trainer(tiny_config(own_data_root, iterations=60, checkpoint_every=100), tmp_path / "run")
     images = sorted(Path(synthetic(own_data_root).images_dir("train")).iterdir())
@@ -306,7 +306,7 @@ from pathlib import Path
 data_root, out_dir, mode, at_step, marker, iterations = sys.argv[1:7]
 at_step = int(at_step)
 import dgan_tf.training.trainer as trainer_module
-from dgan_tf.training import checkpoints
+from dgan_tf.run import checkpoints
 
 def hang():
     Path(marker).touch()
@@ -390,7 +390,7 @@ def started_at(log):
 
 def check_folder(run_dir):
     """Every checkpoint file on disk is complete and readable; returns their steps and the partial files."""
-    from dgan_tf.training.checkpoints import checkpoint_files, is_readable
+    from dgan_tf.run.checkpoints import checkpoint_files, is_readable
 
     files = checkpoint_files(run_dir)
     assert all(is_readable(path) for _, path in files), [p.name for _, p in files]

@@ -69,7 +69,7 @@ def check_outputs(trainer, run_dir):
     import imageio.v3 as iio
     import keras
 
-    from dgan_tf.training.checkpoints import list_checkpoints
+    from dgan_tf.run.checkpoints import list_checkpoints
 
     assert [p.name for p in list_checkpoints(run_dir)] == ["ckpt-00000002.npz", "ckpt-00000003.npz"]
     grid = iio.imread(run_dir / "samples" / "step-00000002.png")
@@ -117,7 +117,7 @@ def test_resume_after_interruption_continues_from_saved_iteration(tiny_data_root
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_data_root, tmp_path):
-    from dgan_tf.training.checkpoints import latest_checkpoint
+    from dgan_tf.run.checkpoints import latest_checkpoint
     from dgan_tf.training.trainer import Trainer, TrainingDiverged
 
     config = tiny_config(tiny_data_root, iterations=4, checkpoint_every=1)

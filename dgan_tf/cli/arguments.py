@@ -24,6 +24,18 @@ def positive_int(text):
     return value
 
 
+def add_run_argument(parser, old_flag, help, required=True):
+    """`--run RUN`, the one flag that names a training run in every program; `old_flag` (the flag of dgan_tf 0.2,
+    --output-dir or --checkpoint) stays as a quiet alias. Check `require_run` after parsing when required."""
+    parser.add_argument("--run", metavar="RUN", help=help + ("" if required else " (optional)"))
+    parser.add_argument(old_flag, dest="run", help=argparse.SUPPRESS)
+
+
+def require_run(parser, args):
+    if not args.run:
+        parser.error("the following arguments are required: --run")
+
+
 def run_reporting_errors(run, args):
     """run(args), with the errors a user can fix printed as one `error:` line and exit status 2 (no traceback)."""
     try:

@@ -1,8 +1,8 @@
 """Export a trained generator as a SavedModel for TF Serving: DIR/<model name>/<version>/.
 
 Examples:
-  python scripts/export.py --checkpoint runs/synthetic-dsc                   # exports/dgan/1 (or the next free)
-  python scripts/export.py --checkpoint runs/market-full --output-dir /srv/models --model-name market --version 3
+  python scripts/export.py --run runs/synthetic-dsc                          # exports/dgan/1 (or the next free)
+  python scripts/export.py --run runs/market-full --output-dir /srv/models --model-name market --version 3
   saved_model_cli show --all --dir exports/dgan/1                            # the signatures
   docker run -p 8501:8501 --mount type=bind,source=$PWD/exports/dgan,target=/models/dgan \\
       -e MODEL_NAME=dgan -t tensorflow/serving                               # serve it (REST on port 8501)
@@ -15,13 +15,13 @@ is the same with images float32 in [-1, 1]. The run's config.json and the versio
 import argparse
 import sys
 
-from dgan_tf.cli.arguments import positive_int
+from dgan_tf.cli.arguments import add_run_argument, positive_int, require_run
 from dgan_tf.inference.export import DEFAULT_MODEL_NAME, DEFAULT_OUTPUT_DIR, PRECISIONS
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="a run folder written by train.py, or its generator.keras")
+    add_run_argument(p, "--checkpoint", "a run folder written by train.py, or its generator.keras")
     p.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, help=f"default {DEFAULT_OUTPUT_DIR}")
     p.add_argument("--model-name", default=DEFAULT_MODEL_NAME,
                    help=f"the model folder under --output-dir, TF Serving's MODEL_NAME (default {DEFAULT_MODEL_NAME})")
@@ -29,7 +29,9 @@ def parse_args(argv):
     p.add_argument("--precision", choices=PRECISIONS, default="float32",
                    help="what the graph computes in: float32 (default, equals the Keras model) or bfloat16 "
                         "(several times faster on CPUs with AMX/AVX512-BF16 and on GPUs; outputs a few levels apart)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    require_run(p, args)
+    return args
 
 
 def main(argv=None):
@@ -37,13 +39,13 @@ def main(argv=None):
     try:
         from dgan_tf.inference.export import export_run, read_export_metadata
 
-        path = export_run(args.checkpoint, args.output_dir, args.model_name, args.version, args.precision)
+        path = export_run(args.run, args.output_dir, args.model_name, args.version, args.precision)
     except (ValueError, FileNotFoundError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     metadata = read_export_metadata(path)
     height, width = metadata["image_size"]
-    print(f"Exported {args.checkpoint} ({metadata['variant'] or 'generator'}, {height}x{width}, "
+    print(f"Exported {args.run} ({metadata['variant'] or 'generator'}, {height}x{width}, "
           f"{metadata['precision']}) to {path}\n"
           f"signatures: {', '.join(metadata['signatures'])}\n"
           f"inspect: saved_model_cli show --all --dir {path}")

@@ -1,8 +1,8 @@
 """Generate every test pair with a trained generator and report the paper's metrics, or score any folder.
 
 Examples:
-  python scripts/test.py --checkpoint runs/synthetic-dsc               # the run folder (config.json inside)
-  python scripts/test.py --checkpoint runs/market-full --real-data --inception-weights ~/inception_v3.h5
+  python scripts/test.py --run runs/synthetic-dsc                      # the run folder (config.json inside)
+  python scripts/test.py --run runs/market-full --real-data --inception-graph ~/classify_image_graph_def.pb
   python scripts/test.py --dataset fashion --score-dir outputs_of_another_method/
 Outputs in --output-dir: images/<from>_<to>.png (source | target | generated), generated/<from>_<to>.png,
 metrics.json and metrics.md (laid out like the paper's Table 1).
@@ -11,18 +11,20 @@ data or image file), with a message naming it.
 """
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
+from typing import Any
 
-from dgan_tf.cli.arguments import run_reporting_errors
+from dgan_tf.cli.arguments import add_run_argument, run_reporting_errors
 from dgan_tf.data.datasets import DATASETS
 from dgan_tf.evaluation.inception import DEFAULT_KIND, INCEPTION_KINDS
 
 
-
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", help="a run folder written by train.py, or its generator.keras file")
+    add_run_argument(p, "--checkpoint", "a run folder written by train.py, or its generator.keras file",
+                     required=False)
     p.add_argument("--score-dir", help="score this folder of <from>_<to>.png/.jpg images instead of generating")
     p.add_argument("--dataset", choices=tuple(DATASETS),
                    help="default: the run's dataset (required with --score-dir)")
@@ -80,102 +82,96 @@ def load_detector(args):
     return detector, f"DS detector: {detector.description}."
 
 
-def load_generator(model_path, config, run_dir):
-    """The generator in `model_path`, checked against the run's config.json; a ValueError naming the file otherwise."""
-    import zipfile
-
-    import keras
-
-    def unreadable(reason):
-        return ValueError(f"{model_path} is not a readable Keras model file ({reason}); write it again from the "
-                          "run's checkpoints: python scripts/train.py --output-dir RUN resumes the run and rewrites it")
-
-    try:
-        with zipfile.ZipFile(model_path) as archive:
-            damaged = archive.testzip()
-    except (zipfile.BadZipFile, OSError) as error:
-        raise unreadable(f"not a complete zip archive, {model_path.stat().st_size} bytes: truncated or damaged; "
-                         f"{error}") from None
-    if damaged is not None:
-        raise unreadable(f"its entry {damaged} is damaged")
-    try:
-        generator = keras.saving.load_model(model_path)
-    except Exception as error:  # Keras raises KeyError, TypeError, ValueError... for malformed files
-        reason = str(error).splitlines()[0] if str(error) else ""
-        raise unreadable(f"{type(error).__name__}: {reason[:300]}".rstrip(": ")) from None
-    inputs = getattr(generator, "inputs", None) or []
-    image_shape = tuple(inputs[0].shape[1:3]) if inputs else None
-    if image_shape != tuple(config.image_size):
-        received = "x".join(str(v) for v in image_shape) if image_shape else "unknown"
-        raise ValueError(f"{model_path} takes images of {received}, but the run's "
-                         f"{run_dir / 'config.json'} says {config.image_size[0]}x{config.image_size[1]}: the model "
-                         "file belongs to another run; give the matching run folder")
-    return generator
-
-
 def main(argv=None):
     return run_reporting_errors(run, parse_args(argv))
 
 
 def run(args):
+    if bool(args.run) == bool(args.score_dir):
+        raise ValueError("give exactly one of --run (generate and score) or --score-dir (score a folder)")
+    scored = generate_from_run(args) if args.run else read_scored_folder(args)
+    return report(args, scored)
+
+
+@dataclasses.dataclass
+class Scored:
+    """What the metrics compare: generated and target uint8 images, the target keypoints, labels and where to write."""
+
+    data: Any  # the DatasetConfig (FID's reference set)
+    generated: Any  # (N, H, W, 3) uint8
+    targets: Any  # (N, H, W, 3) uint8
+    keypoints: Any  # (N, 18, 2) target keypoints
+    label: str
+    title: str
+    out_dir: Path
+    unmatched: int = 0  # image files of a scored folder that match no pair
+
+
+def generate_from_run(args):
+    """Generate every test pair with the run's generator (images written to the output folder)."""
+    from dgan_tf.data.datasets import get_dataset
+    from dgan_tf.evaluation.protocol import generate_test_pairs
+    from dgan_tf.run import Run
+
+    run_folder = Run.open(args.run)
+    config = run_folder.load_config()
+    if args.dataset and args.dataset != config.dataset:
+        raise ValueError(f"--dataset {args.dataset} differs from the run's dataset {config.dataset}")
+    data = get_dataset(config.dataset, data_root=args.data_root or config.data_root, image_size=config.image_size)
+    data.check_present("test")
+    out_dir = Path(args.output_dir or run_folder.test_dir)
+    generator = run_folder.load_generator(config)
+    pairs, generated, targets, keypoints = generate_test_pairs(generator, data, out_dir, batch_size=args.batch_size,
+                                                               progress=not args.no_progress)
+    return Scored(data, generated, targets, keypoints, f"dgan_tf {config.variant}",
+                  f"{config.dataset} test, {len(pairs)} pairs", out_dir)
+
+
+def read_scored_folder(args):
+    """Images of any method named <from>_<to>.png or .jpg, matched to the test pairs."""
+    from dgan_tf.data.datasets import get_dataset
+    from dgan_tf.evaluation.protocol import load_scored_dir
+
+    if not args.dataset:
+        raise ValueError("--score-dir needs --dataset")
+    data = get_dataset(args.dataset, data_root=args.data_root or "data", image_size=args.image_size)
+    data.check_present("test")
+    score_dir = Path(args.score_dir)
+    pairs, generated, targets, keypoints, unmatched = load_scored_dir(score_dir, data, progress=not args.no_progress)
+    return Scored(data, generated, targets, keypoints, score_dir.name,
+                  f"{args.dataset} test, {len(pairs)} pairs from {score_dir}",
+                  Path(args.output_dir or score_dir.parent / f"{score_dir.name}-scores"), unmatched)
+
+
+def report(args, scored):
+    """Score (and with --real-data the real images too), write metrics.json and metrics.md; exit 1 if SSIM is NaN."""
     import numpy as np
 
-    from dgan_tf.evaluation import protocol as evaluation
-    from dgan_tf.data.datasets import get_dataset
+    from dgan_tf.evaluation.protocol import fid_reference_features, score, write_report
 
     progress = not args.no_progress
-    if bool(args.checkpoint) == bool(args.score_dir):
-        raise ValueError("give exactly one of --checkpoint (generate and score) or --score-dir (score a folder)")
-    if args.checkpoint:
-        import keras
-
-        from dgan_tf.config import load_config
-
-        run_dir = Path(args.checkpoint)
-        model_path = run_dir if run_dir.suffix == ".keras" else run_dir / "generator.keras"
-        run_dir = model_path.parent
-        if not model_path.exists():
-            raise FileNotFoundError(f"{model_path} not found: train first (python scripts/train.py) or give a "
-                                    "run folder that holds generator.keras")
-        config = load_config(run_dir)
-        if args.dataset and args.dataset != config.dataset:
-            raise ValueError(f"--dataset {args.dataset} differs from the run's dataset {config.dataset}")
-        data = get_dataset(config.dataset, data_root=args.data_root or config.data_root, image_size=config.image_size)
-        data.check_present("test")
-        out_dir = Path(args.output_dir or run_dir / "test")
-        generator = load_generator(model_path, config, run_dir)
-        pairs, generated, targets, keypoints = evaluation.generate_test_pairs(
-            generator, data, out_dir, batch_size=args.batch_size, progress=progress)
-        label, title, skipped = f"dgan_tf {config.variant}", f"{config.dataset} test, {len(pairs)} pairs", 0
-    else:
-        if not args.dataset:
-            raise ValueError("--score-dir needs --dataset")
-        data = get_dataset(args.dataset, data_root=args.data_root or "data", image_size=args.image_size)
-        data.check_present("test")
-        score_dir = Path(args.score_dir)
-        out_dir = Path(args.output_dir or score_dir.parent / f"{score_dir.name}-scores")
-        pairs, generated, targets, keypoints, skipped = evaluation.load_scored_dir(score_dir, data, progress=progress)
-        label, title = score_dir.name, f"{args.dataset} test, {len(pairs)} pairs from {score_dir}"
-
     scorer, note = load_scorer(args)
     detector, detector_note = load_detector(args)
-    reference = None if scorer is None else evaluation.fid_reference_features(scorer, data, args.fid_reference, targets)
-    pckh_dir = out_dir / "pckh" if args.pckh else None
-    rows = {label: evaluation.score(generated, targets, keypoints, scorer, reference, progress, detector, pckh_dir)}
+    reference = None if scorer is None else fid_reference_features(scorer, scored.data, args.fid_reference,
+                                                                    scored.targets)
+    pckh_dir = scored.out_dir / "pckh" if args.pckh else None
+    rows = {scored.label: score(scored.generated, scored.targets, scored.keypoints, scorer, reference, progress,
+                                detector, pckh_dir)}
     if args.real_data:
-        rows["Real data"] = evaluation.score(targets, targets, keypoints, scorer, reference, progress, detector,
-                                             pckh_dir and pckh_dir / "real")
-    notes = [n for n in (note, detector_note, f"{skipped} image files did not match a test pair." if skipped else None)
-             if n]
+        rows["Real data"] = score(scored.targets, scored.targets, scored.keypoints, scorer, reference, progress,
+                                  detector, pckh_dir and pckh_dir / "real")
+    notes = [n for n in (note, detector_note) if n]
+    if scored.unmatched:
+        notes.append(f"{scored.unmatched} image files did not match a test pair.")
     if scorer is not None:
         notes.append(f"FID reference: the {args.fid_reference} set.")
     if args.pckh:
         from dgan_tf.evaluation.pckh import ESTIMATOR_LABEL
 
         notes.append(f"PCKh keypoints: {ESTIMATOR_LABEL}.")
-    print(evaluation.write_report(out_dir, rows, title, notes))
-    print(f"written: {out_dir / 'metrics.json'}, {out_dir / 'metrics.md'}")
-    return 0 if np.isfinite(rows[label]["ssim"]) else 1
+    print(write_report(scored.out_dir, rows, scored.title, notes))
+    print(f"written: {scored.out_dir / 'metrics.json'}, {scored.out_dir / 'metrics.md'}")
+    return 0 if np.isfinite(rows[scored.label]["ssim"]) else 1
 
 
 if __name__ == "__main__":

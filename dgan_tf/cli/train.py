@@ -4,7 +4,8 @@ Examples:
   python scripts/train.py                                   # synthetic data (created on first use), dsc
   python scripts/train.py --dataset market --variant full
   python scripts/train.py --dataset fashion --variant full --vgg-weights ~/vgg19_notop.h5
-  python scripts/train.py --output-dir runs/market-full     # resume any run from its config.json alone
+  python scripts/train.py --run runs/market-full            # resume any run from its config.json alone
+  python scripts/train.py --loss-weight g_reconstruction=50 # a generator loss term's weight
   KERAS_BACKEND=jax python scripts/train.py --iterations 100
 
 Exit codes: 0 done; 2 an error in the input (flags, config.json, data, checkpoints, a file that cannot be
@@ -17,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from dgan_tf.cli.arguments import image_size_arg
+from dgan_tf.cli.arguments import add_run_argument, image_size_arg
 from dgan_tf.data.datasets import DATASETS
 from dgan_tf.options import FEATURES, HEATMAPS, NORMS, PRECISIONS, VGG_MEANS, WARP_GRADIENTS, WARP_SAMPLINGS
 from dgan_tf.variants import VARIANTS
@@ -27,7 +28,19 @@ DEFAULT_DATASET, DEFAULT_VARIANT = "synthetic", "dsc"
 # when the user typed it, so that resuming with no flag never conflicts with the saved config.
 CONFIG_FLAGS = ("dataset", "variant", "image_size", "iterations", "batch_size", "data_root", "seed",
                 "checkpoint_every", "sample_every", "features", "width", "norm", "warp_sampling", "precision",
-                "learning_rate", "heatmaps", "warp_gradient", "vgg_mean")
+                "learning_rate", "heatmaps", "warp_gradient", "vgg_mean", "loss_weights")
+
+
+def loss_weight_arg(text):
+    """NAME=WEIGHT -> (name, weight); the name is checked against the loss term registry when the GAN is built."""
+    name, sep, value = text.partition("=")
+    try:
+        weight = float(value)
+    except ValueError:
+        weight = None
+    if not sep or not name or weight is None:
+        raise argparse.ArgumentTypeError(f"expected NAME=WEIGHT (e.g. g_reconstruction=100), received {text!r}")
+    return name, weight
 
 
 def parse_args(argv):
@@ -38,7 +51,8 @@ def parse_args(argv):
     p.add_argument("--iterations", type=int, help="total iterations (default: the dataset's schedule)")
     p.add_argument("--batch-size", type=int, help="default 4 (2 for fashion full)")
     p.add_argument("--data-root", help="folder holding the datasets (default: data)")
-    p.add_argument("--output-dir", help="default: runs/<dataset>-<variant>")
+    add_run_argument(p, "--output-dir", "the run folder: created, or resumed when it holds a run "
+                                        "(default runs/<dataset>-<variant>)", required=False)
     p.add_argument("--seed", type=int)
     p.add_argument("--checkpoint-every", type=int)
     p.add_argument("--sample-every", type=int)
@@ -58,6 +72,9 @@ def parse_args(argv):
                    help="VGG19 input: the original's means before the RGB->BGR flip (default) or after it")
     p.add_argument("--precision", choices=PRECISIONS)
     p.add_argument("--learning-rate", type=float)
+    p.add_argument("--loss-weight", dest="loss_weights", type=loss_weight_arg, action="append", metavar="NAME=W",
+                   help="weight of a generator loss term (repeatable; 0 switches a term off): g_adversarial (1), "
+                        "g_reconstruction (the variant's lambda), or a term added to dgan_tf.loss_terms")
     xla = p.add_mutually_exclusive_group()
     xla.add_argument("--xla", dest="xla", action="store_true", default=None, help="XLA-compile the step (GPU default)")
     xla.add_argument("--no-xla", dest="xla", action="store_false", help="plain tf.function (CPU default)")
@@ -65,14 +82,16 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def run_config(args, output_dir):
-    """The run's config: the saved one (with the typed resumable flags) when output_dir holds a run, else new."""
-    from dgan_tf.config import CONFIG_FILE, build_run_config, load_config, resume_config
+def run_config(args, run):
+    """The run's config: the saved one (with the typed resumable flags) when `run` holds one, else a new one."""
+    from dgan_tf.config import build_run_config, resume_config
 
     explicit = {name: getattr(args, name) for name in CONFIG_FLAGS if getattr(args, name) is not None}
-    if (output_dir / CONFIG_FILE).exists():
-        print(f"Resuming the run in {output_dir}", flush=True)
-        return resume_config(load_config(output_dir), explicit)
+    if "loss_weights" in explicit:
+        explicit["loss_weights"] = dict(explicit["loss_weights"])
+    if run.has_config():
+        print(f"Resuming the run in {run.folder}", flush=True)
+        return resume_config(run.load_config(), explicit)
     dataset = explicit.pop("dataset", DEFAULT_DATASET)
     variant = explicit.pop("variant", DEFAULT_VARIANT)
     return build_run_config(dataset, variant, image_size=explicit.pop("image_size", None), **explicit)
@@ -81,20 +100,22 @@ def run_config(args, output_dir):
 def main(argv=None):
     args = parse_args(argv)
     from dgan_tf import weights
-    from dgan_tf.training.trainer import Trainer, TrainingDiverged, TrainingInterrupted
+    from dgan_tf.build import build_trainer
+    from dgan_tf.run import Run
+    from dgan_tf.training.trainer import TrainingDiverged, TrainingInterrupted
 
     if args.offline:
         os.environ[weights.OFFLINE_ENV] = "1"  # read wherever a weight file is resolved (VGG19 here)
 
-    output_dir = Path(args.output_dir or f"runs/{args.dataset or DEFAULT_DATASET}-{args.variant or DEFAULT_VARIANT}")
+    run = Run(Path(args.run or f"runs/{args.dataset or DEFAULT_DATASET}-{args.variant or DEFAULT_VARIANT}"))
     try:
-        config = run_config(args, output_dir)
-        trainer = Trainer(config, output_dir, xla=args.xla, vgg_weights=args.vgg_weights,
-                          progress=not args.no_progress).setup()
+        config = run_config(args, run)
+        trainer = build_trainer(config, run, xla=args.xla, vgg_weights=args.vgg_weights,
+                                progress=not args.no_progress)
         print(f"dataset {config.dataset} {config.image_size[0]}x{config.image_size[1]}, variant {config.variant}, "
               f"batch {config.batch_size}, iterations {trainer.step} -> {config.iterations}, "
-              f"backend {trainer.backend}, xla {trainer.xla}; outputs in {output_dir}", flush=True)
-        losses = trainer.run()
+              f"backend {trainer.backend}, xla {trainer.xla}; outputs in {run.folder}", flush=True)
+        losses = trainer.train()
     except TrainingInterrupted as error:
         print(f"stopped: {error}", file=sys.stderr)
         return error.exit_code
@@ -109,5 +130,5 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 2
     print("done: " + ", ".join(f"{k} {v:.4g}" for k, v in losses.items()))
-    print(f"samples: {output_dir / 'samples' / 'latest.png'}; generator: {output_dir / 'generator.keras'}")
+    print(f"samples: {run.latest_sample_path}; generator: {run.generator_path}")
     return 0

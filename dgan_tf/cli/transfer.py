@@ -1,12 +1,12 @@
 """Draw the person of a photo in new poses, with a training run's generator or an export.
 
 Examples:
-  python scripts/transfer.py --checkpoint runs/synthetic-dsc --source me.jpg --source-pose me.json \\
+  python scripts/transfer.py --run runs/synthetic-dsc --source me.jpg --source-pose me.json \\
       --target-pose poses/ --output-dir out --gif                          # a folder of OpenPose JSON frames
-  python scripts/transfer.py --checkpoint exports/dgan --source data/market-dataset/test/0364_c2s1_084546_01.jpg \\
+  python scripts/transfer.py --run exports/dgan --source data/market-dataset/test/0364_c2s1_084546_01.jpg \\
       --source-pose data/market-annotation-test.csv:0364_c2s1_084546_01.jpg \\
       --target-pose walk_000.json walk_001.json data/market-annotation-test.csv:0364_c6s1_085426_03.jpg --output-dir out
-  python scripts/transfer.py --checkpoint exports/dgan --source me.jpg --source-pose me.json --target-pose a.json \\
+  python scripts/transfer.py --run exports/dgan --source me.jpg --source-pose me.json --target-pose a.json \\
       --write-request request.json                                         # a TF Serving REST body instead
 
 POSE: annotations.csv:NAME (one row of an annotation CSV), annotations.csv (all its rows), an OpenPose JSON
@@ -21,15 +21,15 @@ import json
 import sys
 from pathlib import Path
 
-from dgan_tf.cli.arguments import image_size_arg, positive_int, run_reporting_errors
+from dgan_tf.cli.arguments import add_run_argument, image_size_arg, positive_int, require_run, run_reporting_errors
 from dgan_tf.inference.poses import DEFAULT_CONFIDENCE
 from dgan_tf.inference.transfer import DEFAULT_BATCH_SIZE, DEFAULT_FPS
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True,
-                   help="a run folder (generator.keras), a .keras file, or an export (version or model folder)")
+    add_run_argument(p, "--checkpoint", "a run folder (generator.keras), a .keras file, or an export (version "
+                                        "or model folder)")
     p.add_argument("--source", required=True, help="the photo of the person (any size; JPEG, PNG, ...)")
     p.add_argument("--source-pose", required=True, metavar="POSE", help="the photo's pose")
     p.add_argument("--target-pose", required=True, nargs="+", metavar="POSE",
@@ -50,6 +50,7 @@ def parse_args(argv):
     p.add_argument("--write-request", metavar="FILE",
                    help="write the TF Serving REST request (row format) for these inputs to FILE and stop")
     args = p.parse_args(argv)
+    require_run(p, args)
     if not args.output_dir and not args.write_request:
         p.error("--output-dir is required (unless --write-request)")
     return args
@@ -88,14 +89,14 @@ def run(args):
         from dgan_tf.files import atomic_write_text
         from dgan_tf.inference.export import rest_request
 
-        inputs = tr.prepare_inputs(image, source_pose, targets, tr.model_image_size(args.checkpoint),
+        inputs = tr.prepare_inputs(image, source_pose, targets, tr.model_image_size(args.run),
                                    args.target_frame)
         body = rest_request(*next(inputs.batches(len(targets))))
         atomic_write_text(args.write_request, json.dumps(body, separators=(",", ":")))
         print(f"Wrote a TF Serving REST request ({len(targets)} instance{'s' * (len(targets) != 1)}, one per target "
               f"pose) to {args.write_request}")
         return 0
-    generator = tr.load_generator(args.checkpoint)
+    generator = tr.load_generator(args.run)
     inputs = tr.prepare_inputs(image, source_pose, targets, generator.image_size, args.target_frame)
     images = tr.transfer(generator, inputs, args.batch_size)
     paths = tr.write_outputs(args.output_dir, images, [pose.label for pose in targets], gif=args.gif, fps=args.fps)

@@ -313,38 +313,20 @@ def _umask():
 
 
 # ---------------------------------------------------------------------------------------------------
-# Reading checkpoints and exports
+# Reading runs and exports
 
 
-def resolve_run(checkpoint):
-    """A run folder or its generator.keras -> (generator.keras path, run folder)."""
-    path = Path(checkpoint)
-    model_path = path if path.suffix == ".keras" else path / "generator.keras"
-    if not model_path.is_file():
-        raise FileNotFoundError(f"{model_path} not found: give a training run folder that holds generator.keras "
-                                "(python scripts/train.py writes it at the end) or the .keras file itself")
-    return model_path, model_path.parent
-
-
-def load_run(checkpoint):
-    """(Keras generator, RunConfig or None, run folder) of a training run."""
-    import keras
-
-    import dgan_tf  # noqa: F401  (registers the custom layers)
-    from dgan_tf.config import CONFIG_FILE as RUN_CONFIG, load_config
-
-    model_path, run_dir = resolve_run(checkpoint)
-    config = load_config(run_dir) if (run_dir / RUN_CONFIG).exists() else None
-    generator = keras.saving.load_model(model_path, compile=False)
-    return generator, config, run_dir
-
-
-def export_run(checkpoint, output_dir=DEFAULT_OUTPUT_DIR, model_name=DEFAULT_MODEL_NAME, version=None,
+def export_run(run, output_dir=DEFAULT_OUTPUT_DIR, model_name=DEFAULT_MODEL_NAME, version=None,
                precision="float32"):
-    """Export the generator of a training run (its config.json travels with it); returns the version folder."""
+    """Export the generator of a training run (a run folder or its .keras file; its config.json travels with it);
+    returns the version folder."""
+    from dgan_tf.run import Run
+
     _free_version(Path(output_dir) / check_model_name(model_name), version)  # fail before loading anything
-    generator, config, run_dir = load_run(checkpoint)
-    return export_generator(generator, output_dir, model_name, version, config=config, source=run_dir,
+    run = Run.open(run)
+    config = run.load_config() if run.has_config() else None
+    generator = run.load_generator(config)
+    return export_generator(generator, output_dir, model_name, version, config=config, source=run.folder,
                             precision=precision)
 
 

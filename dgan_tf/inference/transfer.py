@@ -150,36 +150,38 @@ def is_export(path):
         return False
 
 
-def _not_a_checkpoint(checkpoint):
-    return FileNotFoundError(f"{checkpoint} is neither a training run (a folder with generator.keras, or the .keras "
-                             "file) nor an export (a folder with saved_model.pb, or numbered version folders)")
+def _neither(path):
+    return FileNotFoundError(f"{path} is neither a training run (a folder with generator.keras, or the .keras file) "
+                             "nor an export (a folder with saved_model.pb, or numbered version folders)")
 
 
-def load_generator(checkpoint):
+def load_generator(path):
     """A run folder or .keras file -> KerasGenerator; an export (version or model folder) -> SavedModelGenerator."""
-    if is_export(checkpoint):
-        return SavedModelGenerator(checkpoint)
-    from dgan_tf.inference.export import load_run
+    from dgan_tf.run import Run
 
+    if is_export(path):
+        return SavedModelGenerator(path)
     try:
-        model, _, run_dir = load_run(checkpoint)
+        run = Run.open(path)
+        return KerasGenerator(run.load_generator(), source=run.folder)
     except FileNotFoundError:
-        raise _not_a_checkpoint(checkpoint) from None
-    return KerasGenerator(model, source=run_dir)
+        raise _neither(path) from None
 
 
-def model_image_size(checkpoint):
-    """The (H, W) a checkpoint or export generates, read from its metadata without loading the network."""
-    from dgan_tf.config import load_config
-    from dgan_tf.inference.export import find_export, read_export_metadata, resolve_run
+def model_image_size(path):
+    """The (H, W) a run or export generates, read from its metadata without loading the network."""
+    from dgan_tf.inference.export import find_export, read_export_metadata
+    from dgan_tf.run import Run, generator_image_size
 
-    if is_export(checkpoint):
-        return tuple(read_export_metadata(find_export(checkpoint))["image_size"])
+    if is_export(path):
+        return tuple(read_export_metadata(find_export(path))["image_size"])
     try:
-        _, run_dir = resolve_run(checkpoint)
+        run = Run.open(path)
+        if run.has_config():
+            return tuple(run.load_config().image_size)
+        return generator_image_size(run.load_generator(), run.generator_path)
     except FileNotFoundError:
-        raise _not_a_checkpoint(checkpoint) from None
-    return tuple(load_config(run_dir).image_size)
+        raise _neither(path) from None
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from dgan_tf.layers.pose_heatmaps import PoseHeatmaps
 from dgan_tf.options import HEATMAPS, NORMS, check_choice
 
 DOWN_FILTERS = (128, 256, 512)
+# The activations a loss term may compare (feature matching): the first conv and each normalised down block.
+FEATURE_LAYERS = ("conv_in",) + tuple(f"down{index + 1}_norm" for index in range(len(DOWN_FILTERS)))
 
 
 def _validate_image_size(image_size):
@@ -76,3 +78,15 @@ def build_discriminator(image_size, norm="scalar", width=1.0, heatmaps="staircas
     x = _down_block(x, 1, None, name=f"down{len(DOWN_FILTERS) + 1}")  # (B, h, w, 1)
     probabilities = keras.layers.Activation("sigmoid", dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, probabilities, name=name)
+
+
+def discriminator_with_features(discriminator):
+    """The same network (shared weights) returning [probabilities, *FEATURE_LAYERS activations]."""
+    features = [discriminator.get_layer(name).output for name in FEATURE_LAYERS]
+    model = keras.Model(discriminator.inputs, [discriminator.outputs[0], *features],
+                        name=f"{discriminator.name}_with_features")
+    # The JAX step calls it with D's variable lists: they must be the same variables in the same order.
+    if [id(v) for v in model.trainable_variables] != [id(v) for v in discriminator.trainable_variables]:
+        raise ValueError("discriminator_with_features: the feature model does not share the discriminator's "
+                         "variables in order")
+    return model

@@ -4,7 +4,7 @@ state = (g_trainable, g_non_trainable, d_trainable, d_non_trainable, g_optimizer
 from `jax_state(gan)`; `assign_jax_state` writes it back to the Keras variables (before saving or sampling).
 """
 
-from dgan_tf.training.gan import D_LOSS, G_LOSS, discriminator_inputs, generator_inputs, split_minibatches
+from dgan_tf.training.gan import D_LOSS, G_LOSS, discriminator_inputs, generator_inputs, loss_context, split_minibatches
 
 
 def make_jax_train_step(gan):
@@ -23,9 +23,16 @@ def make_jax_train_step(gan):
     def g_loss_fn(g_trainable, g_non_trainable, d_trainable, d_non_trainable, update):
         generated, g_non_trainable = generator.stateless_call(
             g_trainable, g_non_trainable, generator_inputs(update), training=True)
-        fake_prob, _ = discriminator.stateless_call(
-            d_trainable, d_non_trainable, discriminator_inputs(update, generated), training=True)
-        terms, total = gan.generator_losses(fake_prob, update["target_image"], generated)
+
+        def discriminate(pairs, image, with_features):
+            # The feature model shares D's variables in D's order (checked where it is built).
+            model = gan.discriminator_features if with_features else discriminator
+            outputs, _ = model.stateless_call(d_trainable, d_non_trainable, discriminator_inputs(pairs, image),
+                                              training=True)
+            return (outputs[0], tuple(outputs[1:])) if with_features else (outputs, ())
+
+        context = loss_context(update, generated, discriminate, gan.needs_discriminator_features)
+        terms, total = gan.generator_losses(context)
         return total, (g_non_trainable, terms)
 
     @jax.jit

@@ -8,7 +8,7 @@
 The GPU run (one call, under 8 minutes, wheels carried): scripts/device/run_accelerator.sh.
 
 Train rows: the project's step (`make_jax_train_step` of a `DeformableGAN` built by
-`trainer.build_models(config, vgg_weights="random")`; one iteration = one D update then one G update on
+`dgan_tf.build.build_gan(config, vgg_weights="random")`; one iteration = one D update then one G update on
 three minibatches of `batch` pairs) fed with ONE device-resident batch (jax.device_put once, reused;
 the state threads through), on synthetic figures of the real shapes: rendered images and their
 detected keypoints (`dgan_tf.data.synthetic.synthesize_image`, nothing written to disk), so the part
@@ -252,36 +252,14 @@ def run_config(size, variant, width):
     return config.replace(image_size=tuple(size)) if tuple(config.image_size) != tuple(size) else config
 
 
-class policy:
-    """Context manager: a Keras global dtype policy while models are built; restored after."""
-
-    def __init__(self, name):
-        self.name = name
-
-    def __enter__(self):
-        import keras
-
-        self.previous = keras.mixed_precision.global_policy()
-        keras.mixed_precision.set_global_policy(self.name)
-
-    def __exit__(self, *exc):
-        import keras
-
-        keras.mixed_precision.set_global_policy(self.previous)
-
-
 def build_gan(config, precision):
-    """DeformableGAN of the config under `precision`, optimizers built; returns (gan, flops)."""
+    """DeformableGAN of the config under `precision` (dgan_tf.build, VGG19 random), optimizers built; (gan, flops)."""
+    from dgan_tf.build import build_gan as build
     from dgan_tf.models.flops import train_step_flops
-    from dgan_tf.training.gan import DeformableGAN
-    from dgan_tf.training.trainer import adam_optimizer, build_models
 
-    with policy(precision):
-        generator, discriminator, reconstruction = build_models(config, vgg_weights="random")
-        gan = DeformableGAN(generator, discriminator, reconstruction,
-                            reconstruction_weight=config.reconstruction_weight)
-        gan.compile(generator_optimizer=adam_optimizer(config), discriminator_optimizer=adam_optimizer(config))
-    flops = train_step_flops(generator, discriminator, getattr(reconstruction, "feature_model", None),
+    gan = build(config.replace(precision=precision), vgg_weights="random")
+    reconstruction = gan.generator_terms.get("g_reconstruction")
+    flops = train_step_flops(gan.generator, gan.discriminator, getattr(reconstruction.fn, "feature_model", None),
                              image_size=config.image_size)
     return gan, flops
 
@@ -477,7 +455,7 @@ class Bench:
         import jax
 
         from dgan_tf.models.flops import count_flops
-        from dgan_tf.models.generator import build_generator
+        from dgan_tf.build import generator_of, precision_policy
 
         args = self.args
         config = run_config(size, "dsc", args.width)
@@ -492,9 +470,8 @@ class Bench:
             todo.append(base)
         if not todo:
             return
-        with policy(precision):
-            generator = build_generator(config.image_size, architecture=config.architecture, norm=config.norm,
-                                        warp_sampling=config.warp_sampling, width=config.width)
+        with precision_policy(precision):
+            generator = generator_of(config)
         flops = count_flops(generator).flops
         variables = (jax.device_put([v.value for v in generator.trainable_variables]),
                      jax.device_put([v.value for v in generator.non_trainable_variables]))

@@ -29,7 +29,8 @@ def speed(args):
     from dgan_tf.config import build_run_config
     from dgan_tf.data.datasets import get_dataset
     from dgan_tf.data.synthetic import ensure_synthetic_dataset
-    from dgan_tf.training.trainer import Trainer
+    from dgan_tf.build import build_trainer
+    from dgan_tf.run import Run
 
     rows = []
     with tempfile.TemporaryDirectory() as root:
@@ -45,8 +46,8 @@ def speed(args):
                 config = build_run_config("synthetic", args.variant, image_size=size, batch_size=args.batch_size,
                                           iterations=10**6, width=args.width, data_root=root, seed=0,
                                           warp_gradient=warp_gradient)
-                trainer = Trainer(config, Path(root) / f"run-{size_text}-{xla}-{warp_gradient}", xla=xla,
-                                  progress=False).setup()
+                trainer = build_trainer(config, Run(Path(root) / f"run-{size_text}-{xla}-{warp_gradient}"), xla=xla,
+                                        progress=False)
                 start = time.perf_counter()
                 trainer.step_fn(next(trainer.batches))  # trace / compile
                 compile_seconds = time.perf_counter() - start
@@ -74,8 +75,9 @@ def learning(args):
 
     from dgan_tf.evaluation import metrics
     from dgan_tf.config import build_run_config
+    from dgan_tf.build import build_trainer, ensure_dataset
     from dgan_tf.data.pipeline import dataset_for_split
-    from dgan_tf.training.trainer import Trainer
+    from dgan_tf.run import Run
     from dgan_tf.visualize import real_to_uint8, to_uint8
 
     results = {}
@@ -85,10 +87,10 @@ def learning(args):
                                   seed=args.seed, data_root=args.data_root, batch_size=args.batch_size)
         run_dir = out / f"{variant}-w{args.width}-it{args.iterations}-s{args.seed}"
         start = time.perf_counter()
-        trainer = Trainer(config, run_dir, xla=None, progress=False).setup()
-        trainer.run()
+        trainer = build_trainer(config, Run(run_dir), xla=None, progress=False)
+        trainer.train()
         seconds = time.perf_counter() - start
-        dataset, pairs, _, _ = dataset_for_split(trainer.data, "test", 64, shuffle=False, repeat=False,
+        dataset, pairs, _, _ = dataset_for_split(ensure_dataset(config), "test", 64, shuffle=False, repeat=False,
                                                  drop_remainder=False)
         generated_ssim, copy_ssim = [], []
         for batch in dataset:

@@ -11,7 +11,6 @@ to start from scratch. Checkpoints of dgan_tf 0.1 (arrays stored by position) ar
 """
 
 import contextlib
-import io
 import json
 import re
 import sys
@@ -20,17 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from dgan_tf.files import atomic_open, atomic_write_text, remove_partial_files
+from dgan_tf.files import atomic_open, atomic_write_text
 
-CHECKPOINT_DIR = "checkpoints"
 CORRUPT_DIR = "corrupt"
 LATEST_FILE = "latest.json"
 FORMAT = 2
 _NAME = re.compile(r"^ckpt-(\d{8,})\.npz$")
-_META_KEYS = ("step", "format")
 _LEGACY_KEY = re.compile(r"^[a-z_]+/\d{4}$")
 _PARTIAL = re.compile(r"^\.(ckpt-\d{8,}\.npz|latest\.json)\..+\.tmp$")  # atomic_open's temporary files
-START_OVER = "move the checkpoints folder away (or use another --output-dir) to start over"
+START_OVER = "move the checkpoints folder away (or use another --run folder) to start over"
 
 
 class CheckpointError(ValueError):
@@ -41,12 +38,8 @@ class NoUsableCheckpoint(CheckpointError):
     """Checkpoint files exist but none verifies: training refuses to start from scratch over them."""
 
 
-def _warn(message):
+def print_warning(message):
     print(f"warning: {message}", file=sys.stderr, flush=True)
-
-
-def checkpoint_folder(output_dir):
-    return Path(output_dir) / CHECKPOINT_DIR
 
 
 # ---- keys
@@ -97,36 +90,29 @@ def variable_value(variable):
 # ---- listing
 
 
-def checkpoint_files(output_dir):
-    """[(step, path)] of the checkpoint files by step, oldest first (temporary files are never listed)."""
-    folder = checkpoint_folder(output_dir)
+def checkpoint_files(folder):
+    """[(step, path)] of the checkpoint files in `folder` by step, oldest first (temporary files are never listed)."""
+    folder = Path(folder)
     if not folder.is_dir():
         return []
     found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name)) and p.is_file()]
     return sorted(found)
 
 
-def list_checkpoints(output_dir):
+def list_checkpoints(folder):
     """Checkpoint file paths by step, oldest first."""
-    return [path for _, path in checkpoint_files(output_dir)]
+    return [path for _, path in checkpoint_files(folder)]
 
 
-def remove_partial(output_dir):
-    """Delete what interrupted writes left: temporary checkpoint, latest.json, config, sample and model files."""
-    output_dir = Path(output_dir)
+def remove_partial(folder):
+    """Delete the temporary checkpoint and latest.json files that interrupted writes left in `folder`."""
+    folder = Path(folder)
     removed = []
-    folder = checkpoint_folder(output_dir)
     if folder.is_dir():
         for entry in sorted(folder.iterdir()):
             if entry.is_file() and _PARTIAL.match(entry.name):
                 entry.unlink(missing_ok=True)
                 removed.append(entry)
-    for folder in (output_dir, output_dir / "samples"):
-        removed += remove_partial_files(folder)
-    stale_model = output_dir / ".generator.tmp.keras"
-    if stale_model.is_file():
-        stale_model.unlink()
-        removed.append(stale_model)
     return removed
 
 
@@ -224,13 +210,14 @@ def _move_aside(path, warn):
     return target
 
 
-def restore_latest(output_dir, gan, warn=_warn):
-    """Restore the newest checkpoint that verifies; returns (step, path), or None when there is no checkpoint file.
+def restore_latest(folder, gan, warn=print_warning):
+    """Restore the newest checkpoint of `folder` that verifies; returns (step, path), or None when there is none.
 
     Each newer checkpoint skipped is reported through `warn` with its reason and moved to checkpoints/corrupt/.
     Raises NoUsableCheckpoint, listing every file and reason, when checkpoint files exist but none verifies.
     """
-    files = checkpoint_files(output_dir)
+    folder = Path(folder)
+    files = checkpoint_files(folder)
     if not files:
         return None
     skipped = []
@@ -249,9 +236,8 @@ def restore_latest(output_dir, gan, warn=_warn):
         return step, path
     listing = "\n".join(f"  {reason}" for _, reason in skipped)
     raise NoUsableCheckpoint(
-        f"none of the {len(files)} checkpoint file(s) in {checkpoint_folder(output_dir)} can be restored:\n{listing}\n"
-        f"Training does not start from scratch over them: {START_OVER}, e.g. "
-        f"mv {checkpoint_folder(output_dir)} {checkpoint_folder(output_dir)}.unusable")
+        f"none of the {len(files)} checkpoint file(s) in {folder} can be restored:\n{listing}\n"
+        f"Training does not start from scratch over them: {START_OVER}, e.g. mv {folder} {folder}.unusable")
 
 
 def is_readable(path):
@@ -263,9 +249,9 @@ def is_readable(path):
     return True
 
 
-def latest_checkpoint(output_dir):
-    """Path of the newest readable checkpoint by step, or None (latest.json is not trusted)."""
-    for _, path in reversed(checkpoint_files(output_dir)):
+def latest_checkpoint(folder):
+    """Path of the newest readable checkpoint in `folder` by step, or None (latest.json is not trusted)."""
+    for _, path in reversed(checkpoint_files(folder)):
         if is_readable(path):
             return path
     return None
@@ -290,23 +276,23 @@ def checkpoint_arrays(gan, step):
     return arrays
 
 
-def save_checkpoint(output_dir, gan, step, keep=3, known_good=None, warn=_warn):
+def save_checkpoint(folder, gan, step, keep=3, known_good=None, warn=print_warning):
     """Save the whole training state at iteration `step`; keep the newest `keep` readable checkpoints.
 
     The new file is renamed into place before `latest.json` names it, so latest.json never points to a missing
     file. known_good: a set of file names already known to be readable (the caller's cache; updated here).
     """
-    folder = checkpoint_folder(output_dir)
+    folder = Path(folder)
     arrays = checkpoint_arrays(gan, step)
     path = folder / f"ckpt-{step:08d}.npz"
     with atomic_open(path) as f:
         write_arrays(f, arrays)
     _write_latest(folder, step, path)
-    rotate(output_dir, path, keep=keep, known_good=known_good, warn=warn)
+    rotate(folder, path, keep=keep, known_good=known_good, warn=warn)
     return path
 
 
-def rotate(output_dir, newest, keep=3, known_good=None, warn=_warn):
+def rotate(folder, newest, keep=3, known_good=None, warn=print_warning):
     """Keep `newest` and the keep - 1 newest other readable checkpoints by step; delete older readable ones.
 
     Unreadable files are never deleted: they are moved to checkpoints/corrupt/ with a warning.
@@ -314,7 +300,7 @@ def rotate(output_dir, newest, keep=3, known_good=None, warn=_warn):
     known_good = set() if known_good is None else known_good
     known_good.add(newest.name)
     kept = 1
-    for _, path in reversed(checkpoint_files(output_dir)):
+    for _, path in reversed(checkpoint_files(folder)):
         if path == newest:
             continue
         if path.name not in known_good:
@@ -328,10 +314,3 @@ def rotate(output_dir, newest, keep=3, known_good=None, warn=_warn):
         else:
             path.unlink(missing_ok=True)
             known_good.discard(path.name)
-
-
-def checkpoint_bytes(gan, step):
-    """The bytes of a checkpoint file (tests and tools)."""
-    buffer = io.BytesIO()
-    write_arrays(buffer, checkpoint_arrays(gan, step))
-    return buffer.getvalue()

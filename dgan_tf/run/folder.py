@@ -1,0 +1,226 @@
+"""A training run's folder, in one room: its layout, config.json, checkpoints, generator.keras, samples and logs.
+
+train.py writes a run; test.py, export.py, transfer.py, the notebooks and the benchmarks read it through
+`Run.open(path)` and its checked loaders (`load_config`, `load_generator`), so every tool accepts the same
+things (a run folder, or the `.keras` file in one) and names the same file when something is wrong.
+
+    RUN/config.json             the RunConfig (dataset -> variant -> flags), written atomically
+    RUN/checkpoints/ckpt-N.npz  G, D, both optimisers and the iteration (dgan_tf.run.checkpoints)
+    RUN/generator.keras         the final generator (Keras 3 format; `import dgan_tf` registers its layers)
+    RUN/samples/step-N.png      sample grids; samples/latest.png the newest
+    RUN/logs/                   TensorBoard event files
+    RUN/test/                   what test.py writes by default
+"""
+
+import dataclasses
+import os
+import zipfile
+from pathlib import Path
+
+from dgan_tf.files import remove_partial_files, write_error
+from dgan_tf.run import checkpoints
+
+CONFIG_FILE = "config.json"
+GENERATOR_FILE = "generator.keras"
+CHECKPOINT_DIR = "checkpoints"
+SAMPLES_DIR = "samples"
+LOGS_DIR = "logs"
+TEST_DIR = "test"
+LATEST_SAMPLE = "latest.png"
+_GENERATOR_TMP = ".generator.tmp.keras"  # Keras saves only to names ending in .keras
+REWRITE_GENERATOR = ("write it again from the run's checkpoints: python scripts/train.py --run RUN resumes the run "
+                     "and rewrites it")
+
+
+class GeneratorFileError(ValueError):
+    """A generator file that cannot be used: damaged, not a Keras file, not a dgan_tf generator, another run's."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """The folder of one training run and every path in it; `generator_file` may name another `.keras` file."""
+
+    folder: Path
+    generator_file: str = GENERATOR_FILE
+
+    def __post_init__(self):
+        object.__setattr__(self, "folder", Path(self.folder))
+
+    @classmethod
+    def open(cls, path):
+        """An existing run to read: a run folder, or a `.keras` file (its folder is the run). FileNotFoundError else."""
+        path = Path(path)
+        if path.suffix == ".keras" and not path.is_dir():
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} not found: give a training run folder (python scripts/train.py "
+                                        "writes one) or the .keras file of one")
+            return cls(path.parent, path.name)
+        if not path.is_dir():
+            what = "is a file, not a run folder" if path.exists() else "not found"
+            raise FileNotFoundError(f"{path} {what}: give a training run folder (python scripts/train.py writes one, "
+                                    "e.g. runs/synthetic-dsc) or the .keras file of one")
+        return cls(path)
+
+    # ---- layout
+    @property
+    def config_path(self):
+        return self.folder / CONFIG_FILE
+
+    @property
+    def generator_path(self):
+        return self.folder / self.generator_file
+
+    @property
+    def checkpoint_dir(self):
+        return self.folder / CHECKPOINT_DIR
+
+    @property
+    def samples_dir(self):
+        return self.folder / SAMPLES_DIR
+
+    @property
+    def logs_dir(self):
+        return self.folder / LOGS_DIR
+
+    @property
+    def test_dir(self):
+        return self.folder / TEST_DIR
+
+    def sample_path(self, step):
+        return self.samples_dir / f"step-{step:08d}.png"
+
+    @property
+    def latest_sample_path(self):
+        return self.samples_dir / LATEST_SAMPLE
+
+    def checkpoint_path(self, step):
+        return self.checkpoint_dir / f"ckpt-{step:08d}.npz"
+
+    def has_config(self):
+        return self.config_path.is_file()
+
+    def has_generator(self):
+        return self.generator_path.is_file()
+
+    # ---- config.json
+    def load_config(self):
+        """The saved RunConfig, checked; FileNotFoundError when absent, ValueError naming the file when malformed."""
+        from dgan_tf.config import read_config
+
+        return read_config(self.config_path)
+
+    def save_config(self, config):
+        """Write config.json atomically (the folder is created)."""
+        from dgan_tf.files import atomic_write_text
+
+        atomic_write_text(self.config_path, config.to_json())
+
+    # ---- generator.keras
+    def load_generator(self, config=None):
+        """The generator in generator.keras (or the `.keras` file opened), checked: a readable Keras file, a dgan_tf
+        generator, and the image size of `config` (default: config.json when present). GeneratorFileError names
+        the file otherwise; FileNotFoundError when there is none."""
+        import keras
+
+        import dgan_tf  # noqa: F401  (registers the custom layers)
+
+        path = self.generator_path
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: train first (python scripts/train.py --run {self.folder}) or "
+                                    "give a run folder that holds generator.keras")
+        _check_zip(path)
+        try:
+            generator = keras.saving.load_model(path, compile=False)
+        except Exception as error:  # Keras raises KeyError, TypeError, ValueError... for malformed files
+            reason = str(error).splitlines()[0] if str(error) else ""
+            raise _unreadable(path, f"{type(error).__name__}: {reason[:300]}".rstrip(": ")) from None
+        image_size = generator_image_size(generator, path)
+        if config is None and self.has_config():
+            config = self.load_config()
+        if config is not None and image_size != tuple(config.image_size):
+            raise GeneratorFileError(
+                f"{path} takes images of {image_size[0]}x{image_size[1]}, but the run's {self.config_path} says "
+                f"{config.image_size[0]}x{config.image_size[1]}: the model file belongs to another run; give the "
+                "matching run folder")
+        return generator
+
+    def save_generator(self, generator):
+        """Write generator.keras atomically (a temporary sibling, then a rename); WriteError names the file."""
+        path, tmp = self.generator_path, self.folder / _GENERATOR_TMP
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            generator.save(tmp)
+            os.replace(tmp, path)
+        except OSError as error:
+            tmp.unlink(missing_ok=True)
+            raise write_error(error, path) from None
+        return path
+
+    # ---- checkpoints (the format is dgan_tf.run.checkpoints)
+    def checkpoint_files(self):
+        """[(step, path)] of the checkpoint files by step, oldest first."""
+        return checkpoints.checkpoint_files(self.checkpoint_dir)
+
+    def latest_checkpoint(self):
+        """The newest readable checkpoint, or None."""
+        return checkpoints.latest_checkpoint(self.checkpoint_dir)
+
+    def save_checkpoint(self, gan, step, keep=3, known_good=None, warn=checkpoints.print_warning):
+        return checkpoints.save_checkpoint(self.checkpoint_dir, gan, step, keep=keep, known_good=known_good, warn=warn)
+
+    def restore_latest(self, gan, warn=checkpoints.print_warning):
+        """(step, path) of the newest checkpoint that verifies, restored into `gan`; None when there is none."""
+        return checkpoints.restore_latest(self.checkpoint_dir, gan, warn=warn)
+
+    # ---- interrupted writes
+    def remove_partial_files(self):
+        """Delete what interrupted writes left (temporary checkpoint, latest.json, config, sample, model files)."""
+        removed = checkpoints.remove_partial(self.checkpoint_dir)
+        for folder in (self.folder, self.samples_dir):
+            removed += remove_partial_files(folder)
+        stale = self.folder / _GENERATOR_TMP
+        if stale.is_file():
+            stale.unlink()
+            removed.append(stale)
+        return removed
+
+
+def _unreadable(path, reason):
+    return GeneratorFileError(f"{path} is not a readable Keras model file ({reason}); {REWRITE_GENERATOR}")
+
+
+def _check_zip(path):
+    """A `.keras` file is a zip archive: read every entry (CRC-checked) before Keras sees it."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError) as error:
+        raise _unreadable(path, f"not a complete zip archive, {path.stat().st_size} bytes: truncated or damaged; "
+                                f"{error}") from None
+    except Exception as error:  # zlib and struct errors from damaged entries
+        raise _unreadable(path, f"{type(error).__name__}: {error}") from None
+    if damaged is not None:
+        raise _unreadable(path, f"its entry {damaged} is damaged")
+
+
+def generator_image_size(model, path="the model"):
+    """(H, W) of a dgan_tf generator: [image (B, H, W, 3), keypoints (B, 18, 2) x 2] -> (B, H, W, 3); else refused."""
+    from dgan_tf.geometry.keypoints import NUM_JOINTS
+
+    def shape(tensor):
+        return tuple(getattr(tensor, "shape", ()) or ())
+
+    inputs, outputs = list(getattr(model, "inputs", None) or []), list(getattr(model, "outputs", None) or [])
+    expected = len(inputs) == 3 and len(outputs) == 1
+    if expected:
+        image, source, target = (shape(t) for t in inputs)
+        size = image[1:3]
+        expected = (len(image) == 4 and image[3] == 3 and None not in size
+                    and source[1:] == (NUM_JOINTS, 2) == target[1:] and shape(outputs[0])[1:] == size + (3,))
+    if not expected:
+        received = ", ".join(str(shape(t)) for t in inputs) + " -> " + ", ".join(str(shape(t)) for t in outputs)
+        raise GeneratorFileError(
+            f"{path} is not a dgan_tf generator: it takes {received or 'no inputs'}; a generator takes "
+            f"[source image (B, H, W, 3), source keypoints (B, {NUM_JOINTS}, 2), target keypoints "
+            f"(B, {NUM_JOINTS}, 2)] and returns (B, H, W, 3)")
+    return tuple(int(v) for v in size)

@@ -1,0 +1,25 @@
+"""TensorBoard event files of a training run: scalars (the loss means, images/s) and the sample grids."""
+
+
+class SummaryWriter:
+    """TensorBoard event files through tf.summary (TensorFlow is installed with either backend)."""
+
+    def __init__(self, logdir):
+        import tensorflow as tf
+
+        self._tf = tf
+        self._writer = tf.summary.create_file_writer(str(logdir))
+
+    def scalars(self, values, step):
+        with self._writer.as_default():
+            for name, value in values.items():
+                self._tf.summary.scalar(name, value, step=step)
+
+    def image(self, name, images, step):
+        with self._writer.as_default():
+            self._tf.summary.image(name, images, step=step)
+
+    def close(self):
+        self._writer.flush()
+        self._writer.close()
+
