@@ -15,13 +15,14 @@ def make_tiny_run(run_dir, image_size=(128, 64), width=0.0625, seed=0):
     """A run folder as train.py leaves it (config.json, generator.keras), with an untrained tiny generator."""
     import keras
 
-    from dgan_tf.config import build_run_config, save_config
+    from dgan_tf.config import build_run_config
+    from dgan_tf.run import Run
     from dgan_tf.models.generator import build_generator
 
     keras.utils.set_random_seed(seed)
     config = build_run_config("synthetic", "dsc", image_size=f"{image_size[0]}x{image_size[1]}", width=width,
                               data_root=str(run_dir / "no-data"))
-    save_config(config, run_dir)
+    Run(run_dir).save_config(config)
     generator = build_generator(config.image_size, width=width)
     generator.save(run_dir / "generator.keras")
     return generator

@@ -14,9 +14,29 @@ import keras
 import numpy as np
 import pytest
 
-from dgan_tf.run import checkpoints
-from dgan_tf.run.checkpoints import (CheckpointError, NoUsableCheckpoint, checkpoint_files, latest_checkpoint,
-                                          remove_partial, restore_checkpoint, restore_latest, save_checkpoint)
+from dgan_tf.run import Run, checkpoints
+from dgan_tf.run.checkpoints import CheckpointError, NoUsableCheckpoint, restore_checkpoint
+
+
+# The run folder's checkpoint operations, through the Run that owns the layout.
+def save_checkpoint(run_dir, gan, step, **kwargs):
+    return Run(run_dir).save_checkpoint(gan, step, **kwargs)
+
+
+def restore_latest(run_dir, gan, **kwargs):
+    return Run(run_dir).restore_latest(gan, **kwargs)
+
+
+def checkpoint_files(run_dir):
+    return Run(run_dir).checkpoint_files()
+
+
+def latest_checkpoint(run_dir):
+    return Run(run_dir).latest_checkpoint()
+
+
+def remove_partial(run_dir):
+    return Run(run_dir).remove_partial_files()
 
 
 def tiny_gan(order="ab", seed=0, extra_layer=False):
@@ -133,7 +153,7 @@ def test_flipped_bytes_fall_back_instead_of_a_zipfile_traceback(tmp_path):
 def test_no_start_from_scratch_when_every_checkpoint_is_damaged(tmp_path):
     gan = tiny_gan()
     save_steps(tmp_path, gan, [1, 2, 3])
-    files = checkpoints.list_checkpoints(tmp_path)
+    files = [path for _, path in checkpoint_files(tmp_path)]
     for path in files:
         truncate(path, 0.3)
     with pytest.raises(NoUsableCheckpoint) as caught:
@@ -142,7 +162,7 @@ def test_no_start_from_scratch_when_every_checkpoint_is_damaged(tmp_path):
     for path in files:
         assert path.name in message
         assert path.exists()  # nothing moved or deleted when refusing
-    assert "start over" in message and "--output-dir" in message
+    assert "start over" in message and "--run" in message
 
 
 def test_an_index_keyed_checkpoint_of_0_2_is_refused_with_the_reason(tmp_path):

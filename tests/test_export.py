@@ -46,9 +46,9 @@ def test_an_existing_version_is_refused_before_loading_anything(tmp_path):
 def test_export_cli_errors_are_one_line(tmp_path, capsys):
     from dgan_tf.cli.export import main
 
-    assert main(["--checkpoint", str(tmp_path / "missing-run"), "--output-dir", str(tmp_path)]) == 2
+    assert main(["--run", str(tmp_path / "missing-run"), "--output-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "generator.keras not found" in err and "Traceback" not in err
+    assert err.startswith("error: ") and "missing-run not found" in err and "Traceback" not in err
 
 
 def test_rest_request_row_and_columnar_formats():
@@ -83,7 +83,7 @@ def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     run_dir = root / "run"
     generator = make_tiny_run(run_dir, IMAGE_SIZE)
-    assert main(["--checkpoint", str(run_dir), "--output-dir", str(root / "exports")]) == 0
+    assert main(["--run", str(run_dir), "--output-dir", str(root / "exports")]) == 0
     return SimpleNamespace(root=root, run_dir=run_dir, model_dir=root / "exports" / "dgan",
                            export_dir=root / "exports" / "dgan" / "1", generator=generator)
 
@@ -106,7 +106,7 @@ def request_files(exported):
     write_openpose(work / "frame.json", [poses[1]])
     write_openpose(work / "frame25.json", [poses[2]], body25=True)
     request = work / "request_instances.json"
-    assert main(["--checkpoint", str(exported.model_dir), "--source", str(work / "photo.png"),
+    assert main(["--run", str(exported.model_dir), "--source", str(work / "photo.png"),
                  "--source-pose", f"{work / 'poses.csv'}:photo.png", "--target-pose", f"{work / 'poses.csv'}:walk.png",
                  str(work / "frame.json"), str(work / "frame25.json"), "--write-request", str(request)]) == 0
     body = json.loads(request.read_text())

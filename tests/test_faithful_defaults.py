@@ -45,13 +45,14 @@ def test_a_config_written_before_the_fields_existed_keeps_what_that_run_did(tmp_
 
 def test_flags_reach_the_config_and_count_only_when_typed(tmp_path):
     from dgan_tf.cli.train import parse_args, run_config
+    from dgan_tf.run import Run
 
     root = str(tmp_path / "data")
-    plain = run_config(parse_args(["--data-root", root]), tmp_path / "run-a")
+    plain = run_config(parse_args(["--data-root", root]), Run(tmp_path / "run-a"))
     assert (plain.heatmaps, plain.warp_gradient, plain.vgg_mean) == ("staircase", "original", "original")
     args = parse_args(["--data-root", root, "--heatmaps", "gaussian", "--warp-gradient", "exact",
                        "--vgg-mean", "correct"])
-    typed = run_config(args, tmp_path / "run-b")
+    typed = run_config(args, Run(tmp_path / "run-b"))
     assert (typed.heatmaps, typed.warp_gradient, typed.vgg_mean) == ("gaussian", "exact", "correct")
     unset = parse_args([])
     assert unset.heatmaps is None and unset.warp_gradient is None and unset.vgg_mean is None
@@ -60,11 +61,13 @@ def test_flags_reach_the_config_and_count_only_when_typed(tmp_path):
 
 
 def test_build_models_and_adam_use_the_config(tmp_path):
-    from dgan_tf.training.trainer import adam_optimizer, build_models
+    from dgan_tf.build import adam_optimizer, build_models
+    from dgan_tf.loss_terms import build_generator_terms
 
     config = build_run_config("synthetic", "percloss", data_root=str(tmp_path), width=0.125, heatmaps="gaussian",
                               warp_gradient="exact", vgg_mean="correct")
-    generator, discriminator, reconstruction = build_models(config, vgg_weights="random")
+    generator, discriminator = build_models(config)
+    reconstruction = build_generator_terms(config, vgg_weights="random")["g_reconstruction"].fn
     assert generator.get_layer("pose_heatmaps").heatmaps == "gaussian"
     assert discriminator.get_layer("pose_heatmaps").heatmaps == "gaussian"
     assert generator.get_layer("deformable_skip0").warp_gradient == "exact"

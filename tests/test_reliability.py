@@ -43,9 +43,10 @@ def tiny_config(data_root, **overrides):
 
 
 def tiny_trainer(config, run_dir):
-    from dgan_tf.training.trainer import Trainer
+    from dgan_tf.build import build_trainer
+    from dgan_tf.run import Run
 
-    return Trainer(config, run_dir, xla=False, progress=False, run_eagerly=True).setup()
+    return build_trainer(config, Run(run_dir), xla=False, progress=False, run_eagerly=True)
 
 
 def synthetic(data_root):
@@ -60,7 +61,7 @@ def synthetic(data_root):
 @pytest.mark.slow
 @pytest.mark.parametrize("signum,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_sigterm_and_ctrl_c_save_a_checkpoint_and_stop(signum, code, tiny_data_root, tmp_path):
-    from dgan_tf.run.checkpoints import latest_checkpoint
+    from dgan_tf.run import Run
     from dgan_tf.training.trainer import TrainingInterrupted
 
     trainer = tiny_trainer(tiny_config(tiny_data_root, iterations=6, checkpoint_every=100), tmp_path)
@@ -71,10 +72,10 @@ def test_sigterm_and_ctrl_c_save_a_checkpoint_and_stop(signum, code, tiny_data_r
             os.kill(os.getpid(), signum)  # delivered while the loop runs; the iteration completes first
 
     with pytest.raises(TrainingInterrupted) as caught:
-        trainer.run(on_step=send_signal)
+        trainer.train(on_step=send_signal)
     assert caught.value.step == 2 and caught.value.exit_code == code
     assert signal.Signals(signum).name in str(caught.value) and "run the same command again" in str(caught.value).lower()
-    assert latest_checkpoint(tmp_path).name == "ckpt-00000002.npz"
+    assert Run(tmp_path).latest_checkpoint().name == "ckpt-00000002.npz"
     assert not (tmp_path / "generator.keras").exists()
     assert signal.getsignal(signum) is previous
 
@@ -90,7 +91,7 @@ def test_a_second_ctrl_c_stops_at_once(tiny_data_root, tmp_path):
             os.kill(os.getpid(), signal.SIGINT)
 
     with pytest.raises(KeyboardInterrupt):
-        trainer.run(on_step=press_twice)
+        trainer.train(on_step=press_twice)
     assert signal.getsignal(signal.SIGINT) is previous
     assert not (tmp_path / "checkpoints").exists() or not list((tmp_path / "checkpoints").glob("*.npz"))
 
@@ -98,7 +99,7 @@ def test_a_second_ctrl_c_stops_at_once(tiny_data_root, tmp_path):
 @pytest.mark.slow
 def test_an_image_that_becomes_unreadable_saves_a_checkpoint_first(own_data_root, tmp_path):
     from dgan_tf.data.pipeline import ImageError
-    from dgan_tf.run.checkpoints import latest_checkpoint
+    from dgan_tf.run import Run
 
     trainer = tiny_trainer(tiny_config(own_data_root, iterations=60, checkpoint_every=100), tmp_path / "run")
     images = sorted(Path(synthetic(own_data_root).images_dir("train")).iterdir())
@@ -109,12 +110,12 @@ def test_an_image_that_becomes_unreadable_saves_a_checkpoint_first(own_data_root
                 path.write_bytes(b"not an image any more")
 
     with pytest.raises(ImageError) as caught:
-        trainer.run(on_step=damage)
+        trainer.train(on_step=damage)
     message = str(caught.value)
     assert any(str(path) in message for path in images), message
     assert "is not a decodable image" in message and "pyav" not in message
     assert f"a checkpoint of iteration {trainer.step} is in" in message and "run the same command again" in message
-    assert trainer.step >= 1 and latest_checkpoint(tmp_path / "run").name == f"ckpt-{trainer.step:08d}.npz"
+    assert trainer.step >= 1 and Run(tmp_path / "run").latest_checkpoint().name == f"ckpt-{trainer.step:08d}.npz"
 
 
 # ---- train.py: unusable checkpoints, malformed config.json (exit 2, no traceback)
@@ -127,9 +128,9 @@ def train_main(argv):
 
 
 def test_train_refuses_to_start_over_unusable_checkpoints(tiny_data_root, tmp_path, capsys):
-    from dgan_tf.config import save_config
+    from dgan_tf.run import Run
 
-    save_config(tiny_config(tiny_data_root), tmp_path)
+    Run(tmp_path).save_config(tiny_config(tiny_data_root))
     folder = tmp_path / "checkpoints"
     folder.mkdir()
     for step in (1, 2, 3):
@@ -146,18 +147,18 @@ def test_train_refuses_to_start_over_unusable_checkpoints(tiny_data_root, tmp_pa
 
 
 def test_malformed_config_json_names_the_file_and_the_place(tmp_path, capsys):
-    from dgan_tf.config import load_config
+    from dgan_tf.run import Run
 
     (tmp_path / "config.json").write_text('{"dataset": "synthetic",\n "width": 0.5,,}')
     with pytest.raises(ValueError, match=r"config.json is not valid JSON: Expecting property name enclosed in "
                                          r"double quotes at line 2, column 15"):
-        load_config(tmp_path)
-    assert train_main(["--output-dir", str(tmp_path)]) == 2
+        Run(tmp_path).load_config()
+    assert train_main(["--run", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "config.json") in err and "Traceback" not in err
     (tmp_path / "config.json").write_text('{"dataset": "synthetic"}')
     with pytest.raises(ValueError, match=r"config.json is not a valid run configuration"):
-        load_config(tmp_path)
+        Run(tmp_path).load_config()
 
 
 def test_a_header_only_pair_file_is_named(own_data_root):
@@ -235,10 +236,10 @@ def test_score_dir_reads_16_bit_pngs_as_their_high_bits(tiny_data_root, tmp_path
 
 @pytest.fixture
 def run_with_model(tiny_data_root, tmp_path):
-    from dgan_tf.config import save_config
+    from dgan_tf.run import Run
 
     run = tmp_path / "run"
-    save_config(tiny_config(tiny_data_root), run)
+    Run(run).save_config(tiny_config(tiny_data_root))
     return run
 
 
@@ -257,7 +258,7 @@ def test_malformed_or_truncated_keras_files_are_named(run_with_model, capsys):
     for content in (None, truncated):
         if content is not None:
             model.write_bytes(content)
-        assert main(["--checkpoint", str(run_with_model), "--no-inception", "--no-progress"]) == 2
+        assert main(["--run", str(run_with_model), "--no-inception", "--no-progress"]) == 2
         err = capsys.readouterr().err
         assert f"{model} is not a readable Keras model file (" in err and "Traceback" not in err, err
         assert "File not found" not in err
@@ -268,7 +269,7 @@ def test_a_generator_of_another_size_than_its_config_is_named(run_with_model, ca
     from dgan_tf.models.generator import build_generator
 
     build_generator((256, 256), width=WIDTH).save(run_with_model / "generator.keras")
-    assert main(["--checkpoint", str(run_with_model), "--no-inception", "--no-progress"]) == 2
+    assert main(["--run", str(run_with_model), "--no-inception", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert f"{run_with_model / 'generator.keras'} takes images of 256x256" in err
     assert f"{run_with_model / 'config.json'} says 128x64" in err
@@ -312,13 +313,13 @@ def hang():
     Path(marker).touch()
     time.sleep(300)  # the test kills us here
 
-init, setup = trainer_module.Trainer.__init__, trainer_module.Trainer.setup
+init, resume = trainer_module.Trainer.__init__, trainer_module.Trainer.resume
 
 def eager_init(self, *args, **kwargs):
     init(self, *args, **dict(kwargs, run_eagerly=True))  # a traced step costs 20 s; eager is enough here
 
-def patched_setup(self):
-    setup(self)
+def patched_resume(self):
+    resume(self)
     print(f"START {self.step}", flush=True)
     real_step = self.step_fn
     def step(batch):
@@ -331,7 +332,7 @@ def patched_setup(self):
     self.step_fn = step
     return self
 
-trainer_module.Trainer.__init__, trainer_module.Trainer.setup = eager_init, patched_setup
+trainer_module.Trainer.__init__, trainer_module.Trainer.resume = eager_init, patched_resume
 if mode == "write":  # half the file written and flushed, then killed
     real_write = checkpoints.write_arrays
     def write(file, arrays):
@@ -352,7 +353,7 @@ elif mode == "rename":  # the checkpoint renamed into place, latest.json not yet
         real_latest(folder, step, path)
     checkpoints._write_latest = latest
 from dgan_tf.cli.train import main
-sys.exit(main(["--dataset", "synthetic", "--data-root", data_root, "--output-dir", out_dir, "--iterations",
+sys.exit(main(["--dataset", "synthetic", "--data-root", data_root, "--run", out_dir, "--iterations",
                iterations, "--batch-size", "1", "--width", "0.0625", "--checkpoint-every", "1", "--sample-every",
                "1000", "--seed", "0", "--no-xla", "--no-progress"]))
 """
@@ -390,9 +391,10 @@ def started_at(log):
 
 def check_folder(run_dir):
     """Every checkpoint file on disk is complete and readable; returns their steps and the partial files."""
-    from dgan_tf.run.checkpoints import checkpoint_files, is_readable
+    from dgan_tf.run import Run
+    from dgan_tf.run.checkpoints import is_readable
 
-    files = checkpoint_files(run_dir)
+    files = Run(run_dir).checkpoint_files()
     assert all(is_readable(path) for _, path in files), [p.name for _, p in files]
     partial = sorted(p.name for p in (run_dir / "checkpoints").iterdir() if p.name.endswith(".tmp"))
     return [step for step, _ in files], partial

@@ -27,7 +27,7 @@ def tiny_run(tmp_path_factory):
     data = get_dataset("synthetic", data_root=str(root / "data"))
     ensure_synthetic_dataset(data.data_dir, image_size=data.image_size, identities=5, images_per_identity=3)
     run_dir = root / "run"
-    done = run_script("scripts/train.py", "--data-root", root / "data", "--output-dir", run_dir, "--iterations", 2,
+    done = run_script("scripts/train.py", "--data-root", root / "data", "--run", run_dir, "--iterations", 2,
                       "--batch-size", 1, "--width", 0.125, "--checkpoint-every", 1, "--sample-every", 1,
                       "--no-progress")
     assert done.returncode == 0, done.stderr[-3000:]
@@ -43,7 +43,7 @@ def test_train_script_writes_the_run(tiny_run):
 
 def test_test_script_generates_every_pair_and_scores_any_folder(tiny_run):
     root, run_dir, _ = tiny_run
-    done = run_script("scripts/test.py", "--checkpoint", run_dir, "--no-inception", "--no-progress", "--real-data")
+    done = run_script("scripts/test.py", "--run", run_dir, "--no-inception", "--no-progress", "--real-data")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| model | SSIM | IS | mask-SSIM | mask-IS | DS | FID | SSIM (GFLA) | PCKh |" in done.stdout
     report = json.loads((run_dir / "test" / "metrics.json").read_text())
@@ -66,13 +66,13 @@ def test_test_script_generates_every_pair_and_scores_any_folder(tiny_run):
 def test_train_script_refuses_a_conflicting_flag(tiny_run):
     """A typed flag that conflicts with the saved run is refused (resuming itself: the test below)."""
     root, run_dir, _ = tiny_run
-    done = run_script("scripts/train.py", "--data-root", root / "data", "--output-dir", run_dir, "--variant",
+    done = run_script("scripts/train.py", "--data-root", root / "data", "--run", run_dir, "--variant",
                       "baseline", "--no-progress")
     assert done.returncode == 2
     assert "variant: saved 'dsc', requested 'baseline'" in done.stderr and "Traceback" not in done.stderr
 
 def test_a_non_default_run_resumes_from_its_folder_alone(tmp_path):
-    """baseline at 256x256, interrupted after its first checkpoint, resumes with `--output-dir RUN` and no other flag."""
+    """baseline at 256x256, interrupted after its first checkpoint, resumes with `--run RUN` and no other flag."""
     from dgan_tf.data.datasets import get_dataset
     from dgan_tf.data.synthetic import ensure_synthetic_dataset
 
@@ -86,7 +86,7 @@ def test_a_non_default_run_resumes_from_its_folder_alone(tmp_path):
     # As if killed after the first checkpoint: the second and the final generator never got written.
     (run_dir / "checkpoints" / "ckpt-00000002.npz").unlink()
     (run_dir / "generator.keras").unlink()
-    done = run_script("scripts/train.py", "--output-dir", run_dir, "--no-progress")
+    done = run_script("scripts/train.py", "--run", run_dir, "--no-progress")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Resuming" in done.stdout and "iterations 1 -> 2" in done.stdout
     assert "variant baseline" in done.stdout and "256x256" in done.stdout

@@ -35,11 +35,12 @@ def weights_of(model):
 
 
 def run_tiny(config, output_dir, **kwargs):
-    from dgan_tf.training.trainer import Trainer
+    from dgan_tf.build import build_trainer
+    from dgan_tf.run import Run
 
-    trainer = Trainer(config, output_dir, xla=False, progress=False, **kwargs).setup()
+    trainer = build_trainer(config, Run(output_dir), xla=False, progress=False, **kwargs)
     before_g, before_d = weights_of(trainer.gan.generator), weights_of(trainer.gan.discriminator)
-    losses = trainer.run()
+    losses = trainer.train()
     return trainer, losses, before_g, before_d
 
 
@@ -69,9 +70,9 @@ def check_outputs(trainer, run_dir):
     import imageio.v3 as iio
     import keras
 
-    from dgan_tf.run.checkpoints import list_checkpoints
+    from dgan_tf.run import Run
 
-    assert [p.name for p in list_checkpoints(run_dir)] == ["ckpt-00000002.npz", "ckpt-00000003.npz"]
+    assert [p.name for _, p in Run(run_dir).checkpoint_files()] == ["ckpt-00000002.npz", "ckpt-00000003.npz"]
     grid = iio.imread(run_dir / "samples" / "step-00000002.png")
     height, width = trainer.config.image_size
     assert grid.shape == (4 * height, 4 * width, 3)  # 4 samples x (source | pose | generated | target)
@@ -85,7 +86,8 @@ def check_outputs(trainer, run_dir):
 
 
 def test_resume_after_interruption_continues_from_saved_iteration(tiny_data_root, tmp_path):
-    from dgan_tf.training.trainer import Trainer
+    from dgan_tf.build import build_trainer
+    from dgan_tf.run import Run
 
     config = tiny_config(tiny_data_root, iterations=4, checkpoint_every=2)
     saved = {}
@@ -98,13 +100,13 @@ def test_resume_after_interruption_continues_from_saved_iteration(tiny_data_root
         if trainer.step == 3:
             raise KeyboardInterrupt  # killed between two checkpoints
 
-    first = Trainer(config, tmp_path, progress=False, run_eagerly=True).setup()
+    first = build_trainer(config, Run(tmp_path), progress=False, run_eagerly=True)
     with pytest.raises(KeyboardInterrupt):
-        first.run(on_step=interrupt)
+        first.train(on_step=interrupt)
     # a half-written checkpoint left by a kill must be ignored
     (tmp_path / "checkpoints" / ".ckpt-00000004.npz.partial.tmp").write_bytes(b"\x00" * 10)
 
-    resumed = Trainer(config, tmp_path, progress=False, run_eagerly=True).setup()
+    resumed = build_trainer(config, Run(tmp_path), progress=False, run_eagerly=True)
     assert resumed.step == 2
     for a, b in zip(saved["g"], weights_of(resumed.gan.generator)):
         np.testing.assert_array_equal(a, b)
@@ -112,16 +114,17 @@ def test_resume_after_interruption_continues_from_saved_iteration(tiny_data_root
         np.testing.assert_array_equal(a, b)
     for a, b in zip(saved["opt"], resumed.gan.generator_optimizer.variables):
         np.testing.assert_array_equal(a, np.array(b))
-    resumed.run()
+    resumed.train()
     assert resumed.step == 4
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_data_root, tmp_path):
-    from dgan_tf.run.checkpoints import latest_checkpoint
-    from dgan_tf.training.trainer import Trainer, TrainingDiverged
+    from dgan_tf.build import build_trainer
+    from dgan_tf.run import Run
+    from dgan_tf.training.trainer import TrainingDiverged
 
     config = tiny_config(tiny_data_root, iterations=4, checkpoint_every=1)
-    trainer = Trainer(config, tmp_path, progress=False, run_eagerly=True).setup()
+    trainer = build_trainer(config, Run(tmp_path), progress=False, run_eagerly=True)
     real_step = trainer.step_fn
 
     def poisoned(batch):
@@ -132,36 +135,38 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_data_root, tmp_path)
 
     trainer.step_fn = poisoned
     with pytest.raises(TrainingDiverged, match="g_loss became nan at iteration 3"):
-        trainer.run()
-    assert latest_checkpoint(tmp_path).name == "ckpt-00000002.npz"
+        trainer.train()
+    assert Run(tmp_path).latest_checkpoint().name == "ckpt-00000002.npz"
     assert not (tmp_path / "generator.keras").exists()
 
 
 def test_resume_refuses_a_conflicting_configuration(tiny_data_root, tmp_path):
-    from dgan_tf.config import load_config, resume_config, save_config
+    from dgan_tf.config import resume_config
+    from dgan_tf.run import Run
 
-    save_config(tiny_config(tiny_data_root, "dsc"), tmp_path)
+    Run(tmp_path).save_config(tiny_config(tiny_data_root, "dsc"))
     with pytest.raises(ValueError, match="variant: saved 'dsc', requested 'baseline'"):
-        resume_config(load_config(tmp_path), {"variant": "baseline", "iterations": 9})
-    merged = resume_config(load_config(tmp_path), {"iterations": 9, "variant": "dsc"})
+        resume_config(Run(tmp_path).load_config(), {"variant": "baseline", "iterations": 9})
+    merged = resume_config(Run(tmp_path).load_config(), {"iterations": 9, "variant": "dsc"})
     assert merged.iterations == 9 and merged.variant == "dsc"
-    assert resume_config(load_config(tmp_path), {}) == load_config(tmp_path)  # no flag: the saved run as it is
+    assert resume_config(Run(tmp_path).load_config(), {}) == Run(tmp_path).load_config()  # no flag: the saved run as it is
 
 
 JAX_SCRIPT = r"""
 import json, sys
 import numpy as np
 from dgan_tf.config import build_run_config
-from dgan_tf.training.trainer import Trainer
+from dgan_tf.build import build_trainer
+from dgan_tf.run import Run
 results = {}
 # full: two streams, deformable skips, VGG19 features and the NN loss, the most the JAX step does; the TF test
 # above trains all four variants (baseline's plain encoder is the same Keras layers on either backend).
 for variant in ("full",):
     config = build_run_config("synthetic", variant, iterations=1, batch_size=1, checkpoint_every=1, sample_every=2,
                               width=0.125, data_root=sys.argv[1], seed=0)
-    trainer = Trainer(config, sys.argv[2] + "/" + variant, progress=False, vgg_weights="random").setup()
+    trainer = build_trainer(config, Run(sys.argv[2] + "/" + variant), progress=False, vgg_weights="random")
     before = [np.array(w) for w in trainer.gan.generator.get_weights()]
-    losses = trainer.run()
+    losses = trainer.train()
     after = [np.array(w) for w in trainer.gan.generator.get_weights()]
     results[variant] = dict(losses=losses, step=trainer.step,
                             changed=any(not np.array_equal(a, b) for a, b in zip(before, after)))
@@ -189,13 +194,14 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from dgan_tf.config import build_run_config
-from dgan_tf.training.trainer import Trainer
+from dgan_tf.build import build_trainer
+from dgan_tf.run import Run
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 config = build_run_config("synthetic", "dsc", iterations=1, batch_size=2, checkpoint_every=1, sample_every=2,
                           width=0.125, data_root=sys.argv[1], seed=0)
-trainer = Trainer(config, sys.argv[2], xla=False, progress=False, strategy=strategy).setup()
+trainer = build_trainer(config, Run(sys.argv[2]), xla=False, progress=False, strategy=strategy)
 before = [np.array(w) for w in trainer.gan.generator.get_weights()]
-losses = trainer.run()
+losses = trainer.train()
 after = [np.array(w) for w in trainer.gan.generator.get_weights()]
 def replicas(variable):
     for candidate in (variable, getattr(variable, "value", None), getattr(variable, "_value", None)):
@@ -225,11 +231,12 @@ def test_mixed_precision_trains_and_leaves_the_global_policy_alone(precision, co
                                                                    tmp_path):
     import keras
 
-    from dgan_tf.training.trainer import Trainer
+    from dgan_tf.build import build_trainer
+    from dgan_tf.run import Run
 
     config = tiny_config(tiny_data_root, iterations=1, precision=precision)
-    trainer = Trainer(config, tmp_path, progress=False, run_eagerly=True).setup()
+    trainer = build_trainer(config, Run(tmp_path), progress=False, run_eagerly=True)
     assert keras.mixed_precision.global_policy().name == "float32"
     assert trainer.gan.generator.get_layer("appearance_conv0").compute_dtype == compute_dtype
-    losses = trainer.run()
+    losses = trainer.train()
     assert all(np.isfinite(v) for v in losses.values()), losses

@@ -124,7 +124,7 @@ def test_bad_input_gets_one_line_naming_the_file(inputs_dir, capsys, change, mes
     no_torso = STANDING_POSE.copy()
     no_torso[8] = -1
     write_openpose(inputs_dir / "no_torso.json", [no_torso])
-    args = {"--checkpoint": "no-run", "--source": "photo.png", "--source-pose": "poses.csv:photo.png",
+    args = {"--run": "no-run", "--source": "photo.png", "--source-pose": "poses.csv:photo.png",
             "--target-pose": "frame_0.json", "--output-dir": "out"}
     args.update(change)
     argv = [part for key, value in args.items() for part in (key, str(inputs_dir / value))]
@@ -145,7 +145,7 @@ def test_transfer_script_end_to_end(inputs_dir):
     model = make_tiny_run(run_dir, MODEL_SIZE)
     out = inputs_dir / "out"
     done = subprocess.run(
-        [sys.executable, "scripts/transfer.py", "--checkpoint", run_dir, "--source", inputs_dir / "photo.png",
+        [sys.executable, "scripts/transfer.py", "--run", run_dir, "--source", inputs_dir / "photo.png",
          "--source-pose", f"{inputs_dir / 'poses.csv'}:photo.png", "--target-pose",
          f"{inputs_dir / 'poses.csv'}:pose_b.jpg", inputs_dir / "frame_0.json", inputs_dir / "frame_1.json",
          "--output-dir", out, "--gif"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
