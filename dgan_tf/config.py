@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from dgan_tf.files import atomic_write_text
+from dgan_tf.images import ImageSize
 from dgan_tf.options import (FEATURES, HEATMAPS, NORMS, PRECISIONS, RECONSTRUCTIONS, VGG_MEANS, WARP_GRADIENTS,
                              WARP_SAMPLINGS, check_choice)
 
@@ -20,7 +21,7 @@ class RunConfig:
     """Everything that defines a training run; models get explicit arguments derived from it."""
 
     dataset: str
-    image_size: tuple
+    image_size: ImageSize
     variant: str
     architecture: str  # options.ARCHITECTURES
     reconstruction: str  # options.RECONSTRUCTIONS
@@ -52,7 +53,7 @@ class RunConfig:
     @classmethod
     def from_json(cls, text):
         values = json.loads(text)
-        values["image_size"] = tuple(values["image_size"])
+        values["image_size"] = ImageSize.of(values["image_size"])
         if "caffe_mean_quirk" in values:  # written before the quirks became fields: keep what that run did
             values.setdefault("vgg_mean", "original" if values.pop("caffe_mean_quirk") else "correct")
             values = {**LEGACY_VALUES, **values}
@@ -82,7 +83,7 @@ def build_run_config(dataset="synthetic", variant="dsc", image_size=None, **over
     chosen = get_variant(variant)
     values = dict(
         dataset=data.name,
-        image_size=tuple(data.image_size),
+        image_size=ImageSize.of(data.image_size),
         variant=chosen.name,
         architecture=chosen.architecture,
         reconstruction=chosen.reconstruction,
