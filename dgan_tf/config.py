@@ -9,6 +9,7 @@ import json
 import math
 from pathlib import Path
 
+from dgan_tf.images import ImageSize
 from dgan_tf.options import (FEATURES, HEATMAPS, NORMS, PRECISIONS, RECONSTRUCTIONS, VGG_MEANS, WARP_GRADIENTS,
                              WARP_SAMPLINGS, check_choice)
 
@@ -21,7 +22,7 @@ class RunConfig:
     """Everything that defines a training run; models get explicit arguments derived from it."""
 
     dataset: str
-    image_size: tuple
+    image_size: ImageSize
     variant: str
     architecture: str  # options.ARCHITECTURES
     reconstruction: str  # options.RECONSTRUCTIONS
@@ -59,7 +60,7 @@ class RunConfig:
     @classmethod
     def from_json(cls, text):
         values = json.loads(text)
-        values["image_size"] = tuple(values["image_size"])
+        values["image_size"] = ImageSize.of(values["image_size"])
         if "reconstruction_weight" in values:  # written before the loss terms had named weights (dgan_tf 0.2)
             values["loss_weights"] = {"g_adversarial": ADVERSARIAL_WEIGHT,
                                       "g_reconstruction": values.pop("reconstruction_weight")}
@@ -92,7 +93,7 @@ def build_run_config(dataset="synthetic", variant="dsc", image_size=None, **over
     chosen = get_variant(variant)
     values = dict(
         dataset=data.name,
-        image_size=tuple(data.image_size),
+        image_size=ImageSize.of(data.image_size),
         variant=chosen.name,
         architecture=chosen.architecture,
         reconstruction=chosen.reconstruction,

@@ -7,6 +7,7 @@ from skimage.draw import disk, line_aa
 
 from dgan_tf.files import atomic_write_bytes
 from dgan_tf.geometry.keypoints import SKELETON
+from dgan_tf.images import serving_uint8, stored_pixels
 
 # One colour per skeleton edge, cycling through a readable palette.
 _PALETTE = np.array([
@@ -14,43 +15,6 @@ _PALETTE = np.array([
     (0, 255, 0), (0, 255, 85), (0, 255, 170), (0, 255, 255), (0, 170, 255), (0, 85, 255),
     (0, 0, 255), (85, 0, 255), (170, 0, 255), (255, 0, 255), (255, 0, 170),
 ], dtype=np.uint8)
-
-
-def to_uint8(image):
-    """Image in [-1, 1] -> uint8 as the original did it (test.py, and the training samples):
-    (255 * ((x + 1) / 2.0)).astype(uint8), i.e. TRUNCATED, not rounded (SPEC §7).
-
-    Computed in the image's own float precision, as numpy did there: float32 for a generator's
-    output. Used for generated images and for every picture shown to people (one rule; a display
-    differs from rounding by at most one grey level).
-    """
-    image = np.asarray(image)
-    if not np.issubdtype(image.dtype, np.floating):
-        image = image.astype(np.float32)
-    return np.clip(255 * ((image + 1) / 2.0), 0, 255).astype(np.uint8)
-
-
-def stored_pixels(image):
-    """A real image scaled to [-1, 1] by the input pipeline -> the uint8 pixels of its file, exactly (rounded)."""
-    return np.clip(np.rint(255.0 * (np.asarray(image, np.float64) + 1.0) / 2.0), 0, 255).astype(np.uint8)
-
-
-def original_round_trip(pixels):
-    """uint8 pixels of a real image -> uint8 as the original's evaluation saw them (SPEC §7).
-
-    Its loader held images in float64, (v / 255 - 0.5) * 2, and test.py truncated them back with
-    to_uint8: pixel values 1, 2, 5, 9, 10, 13, ... 58 (20 of the 256) come back one lower.
-    """
-    return to_uint8((np.asarray(pixels, np.float64) / 255 - 0.5) * 2)
-
-
-def real_to_uint8(image):
-    """A real image scaled to [-1, 1] by the input pipeline -> uint8 as the original's evaluation saw it.
-
-    Our pipeline holds images in float32, where truncation would lower every value 1-63; so this
-    recovers the stored pixels and repeats the original's float64 round trip.
-    """
-    return original_round_trip(stored_pixels(image))
 
 
 def draw_pose(keypoints_yx, image_size, background=None, radius=2):
@@ -72,11 +36,14 @@ def draw_pose(keypoints_yx, image_size, background=None, radius=2):
 
 
 def sample_grid(source_images, target_keypoints, generated_images, target_images):
-    """Batches in [-1, 1] -> one uint8 image, a row per sample: source | target pose | generated | target."""
+    """Batches in [-1, 1] -> one uint8 image, a row per sample: source | target pose | generated | target.
+
+    A picture for people: real images as their stored pixels, generated ones rounded as the export serves them.
+    """
     rows = []
     for src, kp, gen, tgt in zip(source_images, target_keypoints, generated_images, target_images):
         size = np.asarray(src).shape[:2]
-        rows.append(np.concatenate([real_to_uint8(src), draw_pose(kp, size), to_uint8(gen), real_to_uint8(tgt)],
+        rows.append(np.concatenate([stored_pixels(src), draw_pose(kp, size), serving_uint8(gen), stored_pixels(tgt)],
                                    axis=1))
     return np.concatenate(rows, axis=0)
 

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from dgan_tf.data.datasets import DATASETS, DatasetNotFoundError, get_dataset, parse_image_size
+from dgan_tf.data.datasets import DATASETS, DatasetNotFoundError, get_dataset
 
 
 def touch(path, text="x"):
@@ -44,7 +44,7 @@ def test_unknown_name_size_and_split_fail_loudly(tmp_path):
     with pytest.raises(ValueError, match="Allowed: 128x64, 256x256"):
         get_dataset("synthetic", image_size=(64, 64))
     with pytest.raises(ValueError, match="Received: image_size='big'"):
-        parse_image_size("big")
+        get_dataset("market", image_size="big")
     with pytest.raises(ValueError, match="split='val'"):
         get_dataset("market", tmp_path).images_dir("val")
 

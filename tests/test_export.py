@@ -251,10 +251,10 @@ def fresh(exported, request_files):
 
 
 def _assert_uint8_close(generated, keras_float):
-    from dgan_tf.visualize import to_uint8
+    from dgan_tf.images import serving_uint8
 
     assert generated.dtype == np.uint8 and generated.shape == keras_float.shape
-    assert np.abs(generated.astype(np.int16) - to_uint8(keras_float).astype(np.int16)).max() <= 1
+    assert np.abs(generated.astype(np.int16) - serving_uint8(keras_float).astype(np.int16)).max() <= 1
 
 
 @pytest.mark.slow
@@ -361,6 +361,7 @@ def test_saved_model_cli_run_makes_an_image_from_npy_inputs(exported, request_fi
 
 @pytest.mark.slow
 def test_transfer_runs_from_the_export(exported, request_files, fresh):
+    from dgan_tf.images import read_image
     from dgan_tf.inference import transfer as tr
     from dgan_tf.inference.poses import Pose
 
@@ -368,7 +369,7 @@ def test_transfer_runs_from_the_export(exported, request_files, fresh):
     assert isinstance(generator, tr.SavedModelGenerator) and generator.image_size == IMAGE_SIZE
     np.testing.assert_array_equal(generator(*request_files.arrays.values()), fresh.outputs["uint8"])
     # A photo of another size: resized and padded in, cropped and resized out.
-    photo = tr.read_image(request_files.work / "photo.png")[:100]
+    photo = read_image(request_files.work / "photo.png")[:100]
     arrays = request_files.arrays
     source = Pose(arrays["source_keypoints"][0] * 100 / 128, "source", "test")
     targets = [Pose(k * 100 / 128, f"t{i}", "test") for i, k in enumerate(arrays["target_keypoints"])]
@@ -380,11 +381,11 @@ def test_transfer_runs_from_the_export(exported, request_files, fresh):
 def test_a_bfloat16_export_stays_close_to_the_float32_model(exported, request_files, keras_output):
     import tensorflow as tf
 
-    from dgan_tf.visualize import to_uint8
+    from dgan_tf.images import serving_uint8
 
     module = export.build_serving_module(exported.generator, precision="bfloat16")
     assert {v.dtype for v in module._all_variables if v.dtype.is_floating} == {tf.bfloat16}  # half the size
     inputs = {name: tf.constant(array) for name, array in request_files.arrays.items()}
     generated = module.serve_uint8(**inputs)["generated_image"].numpy()
-    difference = np.abs(generated.astype(np.int16) - to_uint8(keras_output).astype(np.int16))
+    difference = np.abs(generated.astype(np.int16) - serving_uint8(keras_output).astype(np.int16))
     assert difference.mean() < 1.0 and difference.max() <= 8, (difference.mean(), difference.max())

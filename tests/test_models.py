@@ -117,7 +117,7 @@ def test_generator_keras_round_trip_market(generator_market, rng, tmp_path):
     [
         ({"image_size": (256, 176)}, r"divisible by 64.*Received: image_size=\(256, 176\)"),
         ({"image_size": (100, 64)}, "divisible by 64"),
-        ({"image_size": (128,)}, "two positive ints"),
+        ({"image_size": (128,)}, "positive integers. Received: image_size=\\(128,\\)"),
         ({"image_size": MARKET, "architecture": "unet"}, "Received: architecture='unet'"),
         ({"image_size": MARKET, "norm": "batch"}, "Received: norm='batch'"),
         ({"image_size": MARKET, "warp_sampling": "cubic"}, "Received: warp_sampling='cubic'"),

@@ -89,17 +89,3 @@ def test_empty_pairs_and_bad_batch_size_are_rejected(tiny_folder):
         make_pair_dataset(folder, pairs, table, SIZE, batch_size=0)
     with pytest.raises(ValueError, match="empty"):
         make_pair_dataset(folder, pairs.iloc[:0], table, SIZE, batch_size=2)
-
-
-def test_jpeg_decoding_matches_imageio_exactly(tmp_path, rng):
-    """Training and evaluation see the same pixels as PIL/imageio (TF's default IDCT differs)."""
-    import imageio.v3 as iio
-
-    from dgan_tf.data.pipeline import decode_image
-    from dgan_tf.visualize import stored_pixels
-
-    image = (rng.random((32, 16, 3)) * 255).astype(np.uint8)
-    path = tmp_path / "noise.jpg"
-    iio.imwrite(path, image, quality=80)
-    decoded = stored_pixels(decode_image(str(path), (32, 16)).numpy())
-    np.testing.assert_array_equal(decoded, iio.imread(path))

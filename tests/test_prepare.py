@@ -92,7 +92,7 @@ def test_prepare_market_reports_bad_sources(tmp_path, market_source):
         prepare_market(market_source, tmp_path / "data")
     assert not (tmp_path / "data" / "market-dataset").exists()  # checked before copying anything
     (market_source / "bounding_box_test" / "0003_c1s1_000001_01.jpg").write_bytes(b"not a jpeg")
-    with pytest.raises(PrepareError, match="0003_c1s1_000001_01.jpg is not a readable image"):
+    with pytest.raises(PrepareError, match="0003_c1s1_000001_01.jpg is not a decodable image"):
         prepare_market(market_source, tmp_path / "data")
 
 

@@ -173,37 +173,18 @@ def test_a_header_only_pair_file_is_named(own_data_root):
 # ---- images
 
 
-def test_images_of_every_pixel_type_are_converted_or_refused(tmp_path):
+def test_find_bad_image_names_the_file_without_plugin_hints(tmp_path):
     import imageio.v3 as iio
 
-    from dgan_tf.evaluation.protocol import load_image, to_rgb_uint8
-
-    gray16 = (np.arange(128 * 64, dtype=np.uint32).reshape(128, 64) * 8 + 3).astype(np.uint16)
-    iio.imwrite(tmp_path / "g16.png", gray16)
-    image = load_image(tmp_path / "g16.png", (128, 64))
-    assert image.dtype == np.uint8 and image.shape == (128, 64, 3)
-    np.testing.assert_array_equal(image[..., 0], np.round(gray16 / 257.0).astype(np.uint8))  # not the low byte
-    assert to_rgb_uint8(np.full((2, 2), 65535, np.uint16), "x")[0, 0].tolist() == [255, 255, 255]
-    assert to_rgb_uint8(np.ones((2, 2), bool), "x")[0, 0].tolist() == [255, 255, 255]
-    assert to_rgb_uint8(np.zeros((2, 2, 2), np.uint8), "x").shape == (2, 2, 3)  # grey + alpha
-    assert to_rgb_uint8(np.zeros((2, 2, 4), np.uint8), "x").shape == (2, 2, 3)  # RGBA
-    with pytest.raises(ValueError, match="f.tif: pixels of type float32 are not supported"):
-        to_rgb_uint8(np.zeros((2, 2, 3), np.float32), "f.tif")
-    with pytest.raises(ValueError, match="i.png: pixels of type int32"):
-        to_rgb_uint8(np.zeros((2, 2), np.int32), "i.png")
-    (tmp_path / "bad.png").write_bytes(b"\x89PNG garbage")
-    with pytest.raises(ValueError) as caught:
-        load_image(tmp_path / "bad.png")
-    assert str(caught.value) == f"{tmp_path / 'bad.png'} is not a decodable image (PNG or JPEG expected)"
-
-
-def test_find_bad_image_names_the_file_without_plugin_hints(tmp_path):
     from dgan_tf.data.pipeline import find_bad_image
 
     (tmp_path / "a.jpg").write_bytes(b"garbage")
     path, reason = find_bad_image([str(tmp_path / "a.jpg")], (128, 64))
     assert path.endswith("a.jpg") and reason.startswith("is not a decodable image") and "pip" not in reason
     assert find_bad_image([str(tmp_path / "gone.jpg")], (128, 64))[1].startswith("is missing")
+    iio.imwrite(tmp_path / "small.png", np.zeros((64, 64, 3), np.uint8))
+    assert find_bad_image([str(tmp_path / "small.png")], "128x64") == (str(tmp_path / "small.png"),
+                                                                        "has size 64x64, expected 128x64")
 
 
 def test_score_dir_reads_16_bit_pngs_as_their_high_bits(tiny_data_root, tmp_path, capsys):

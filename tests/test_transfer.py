@@ -110,8 +110,8 @@ def inputs_dir(tmp_path, rng):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"--source": "missing.png"}, "error: image not found: .*missing.png"),
-    ({"--source": "poses.csv"}, "error: cannot read image .*poses.csv"),
+    ({"--source": "missing.png"}, "error: .*missing.png does not exist"),
+    ({"--source": "poses.csv"}, r"error: .*poses.csv is not a decodable image \(PNG or JPEG expected\)"),
     ({"--source-pose": "bad.json"}, "error: .*bad.json is not a readable JSON file"),
     ({"--target-pose": "no_torso.json"}, "error: target pose .*no_torso.json has no r_hip"),
     ({"--source-pose": "poses.csv:nobody.jpg"}, "error: .*poses.csv has no row named 'nobody.jpg'"),
@@ -159,14 +159,14 @@ def test_transfer_script_end_to_end(inputs_dir):
     assert all(image.shape == (200, 100, 3) for image in written)
 
     # What the script wrote is the generator's output on the letterboxed inputs, mapped back.
+    from dgan_tf.images import read_image, serving_uint8
     from dgan_tf.inference import poses
-    from dgan_tf.visualize import to_uint8
 
-    photo = tr.read_image(inputs_dir / "photo.png")
+    photo = read_image(inputs_dir / "photo.png")
     targets = poses.read_poses(f"{inputs_dir / 'poses.csv'}:pose_b.jpg") + \
         poses.read_poses(inputs_dir / "frame_0.json") + poses.read_poses(inputs_dir / "frame_1.json")
     inputs = tr.prepare_inputs(photo, poses.read_pose(f"{inputs_dir / 'poses.csv'}:photo.png"), targets, MODEL_SIZE)
     images, source_keypoints, target_keypoints = next(inputs.batches(3))
     generated = model([(images / 255.0 - 0.5) * 2.0, source_keypoints, target_keypoints], training=False)  # eager
-    for image, expected in zip(written, to_uint8(np.asarray(generated))):
+    for image, expected in zip(written, serving_uint8(np.asarray(generated))):
         assert np.abs(image.astype(int) - inputs.letterbox.unmap(expected).astype(int)).max() <= 1

@@ -3,13 +3,13 @@
 import argparse
 import sys
 
-from dgan_tf.data.datasets import parse_image_size
+from dgan_tf.images import ImageSize
 
 
 def image_size_arg(text):
-    """--image-size HxW -> (H, W), through the dataset registry's parser."""
+    """--image-size HxW -> ImageSize, through the one image-size parser."""
     try:
-        return parse_image_size(text)
+        return ImageSize.of(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 

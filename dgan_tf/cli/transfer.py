@@ -63,7 +63,7 @@ def main(argv=None):
 def read_inputs(args):
     """The photo, its pose and the target poses, checked before any model is loaded."""
     from dgan_tf.inference import poses as pose_io
-    from dgan_tf.inference.transfer import read_image
+    from dgan_tf.images import read_image
 
     image = read_image(args.source)
     source_pose = pose_io.require_torso(pose_io.read_pose(args.source_pose, args.confidence), "source pose")

@@ -15,6 +15,7 @@ import pandas as pd
 
 from dgan_tf.files import atomic_write_text
 from dgan_tf.geometry.keypoints import MISSING, NUM_JOINTS
+from dgan_tf.images import ImageSize
 
 ANNOTATION_COLUMNS = ("name", "keypoints_y", "keypoints_x")
 PAIR_COLUMNS = ("from", "to")
@@ -146,19 +147,6 @@ def _read_frame(path, text, sep, quoting, columns, kind):
 # Annotations
 
 
-def _validate_image_size(image_size):
-    if image_size is None:
-        return None
-    try:
-        height, width = (int(v) for v in image_size)
-        ok = height > 0 and width > 0 and tuple(image_size) == (height, width)
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(f"image_size must be (height, width), two positive integers. Received: image_size={image_size!r}")
-    return height, width
-
-
 def _parse_coordinates(field_text, column):
     """The 18 integers of one coordinate field, or a string saying what is wrong with it."""
     if not field_text.strip():
@@ -203,7 +191,7 @@ def read_annotations(path, image_size=None):
     syntax row by row, then the geometry of all rows at once.
     """
     kind = "annotation"
-    image_size = _validate_image_size(image_size)
+    image_size = None if image_size is None else ImageSize.of(image_size)
     text = _read_text(path, kind)
     _check_header(path, text, ":", ANNOTATION_COLUMNS, kind)
     frame = _read_frame(path, text, ":", csv.QUOTE_NONE, ANNOTATION_COLUMNS, kind)

@@ -9,6 +9,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from dgan_tf.images import ImageSize
+
 SPLITS = ("train", "test")
 REPO_ANNOTATIONS_DIR = Path(__file__).resolve().parents[2] / "annotations"
 
@@ -43,7 +45,7 @@ class DatasetConfig:
     """
 
     name: str
-    image_size: tuple  # (H, W)
+    image_size: ImageSize
     data_root: Path
     subdir: str  # "" for market/fashion, e.g. "synthetic-128x64" for synthetic
     file_prefixes: tuple  # spellings of the file prefix, preferred first ("fasion", "fashion")
@@ -61,6 +63,9 @@ class DatasetConfig:
     checkpoint_every: int = 1000
     sample_every: int = 1000
     width: float = 1.0  # channel-width multiplier of the networks; 1.0 is the paper's
+
+    def __post_init__(self):
+        object.__setattr__(self, "image_size", ImageSize.of(self.image_size))  # frozen: set once, checked
 
     def batch_size_for(self, variant_name):
         return self.full_batch_size if variant_name == "full" else self.batch_size
@@ -120,7 +125,7 @@ class DatasetConfig:
             hint = (f"Create the pairs with: python scripts/make_pairs.py {annotations} --output {pairs} "
                     f"--dataset {self.name}" + (" --sample 12000 --seed 0" if split == "test" else ""))
         raise DatasetNotFoundError(
-            f"Dataset {self.name!r} ({self.image_size[0]}x{self.image_size[1]}, split {split!r}) is incomplete: "
+            f"Dataset {self.name!r} ({self.image_size}, split {split!r}) is incomplete: "
             f"missing {', '.join(missing)}. Expected layout: {layout}. {hint}"
         )
 
@@ -155,26 +160,6 @@ DATASETS = {
 }
 
 
-def parse_image_size(value):
-    """(H, W) from "HxW" or a pair of positive integers."""
-    if isinstance(value, str):
-        parts = value.lower().split("x")
-        try:
-            size = tuple(int(p) for p in parts)
-        except ValueError:
-            size = ()
-    else:
-        try:
-            size = tuple(int(v) for v in value)
-            if size != tuple(value):
-                size = ()
-        except (TypeError, ValueError):
-            size = ()
-    if len(size) != 2 or min(size) < 1:
-        raise ValueError(f"image_size must be 'HxW' or (H, W) with positive integers. Received: image_size={value!r}")
-    return size
-
-
 def get_dataset(name, data_root="data", image_size=None):
     """The DatasetConfig of `name` at `image_size` (default: the dataset's first size) under `data_root`."""
     if name not in DATASETS:
@@ -183,11 +168,11 @@ def get_dataset(name, data_root="data", image_size=None):
     if image_size is None:
         config = choices[0]
     else:
-        size = parse_image_size(image_size)
+        size = ImageSize.of(image_size)
         matches = [c for c in choices if c.image_size == size]
         if not matches:
-            allowed = ", ".join(f"{c.image_size[0]}x{c.image_size[1]}" for c in choices)
-            raise ValueError(f"Dataset {name!r} has no image size {size[0]}x{size[1]}. Allowed: {allowed}. "
+            allowed = ", ".join(str(c.image_size) for c in choices)
+            raise ValueError(f"Dataset {name!r} has no image size {size}. Allowed: {allowed}. "
                              f"Received: image_size={image_size!r}")
         config = matches[0]
     return dataclasses.replace(config, data_root=Path(data_root))

@@ -11,7 +11,10 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from dgan_tf.images import ImageReadError, ImageSize, read_image
+
 IMAGE_KEYS = ("source_image", "target_image")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class ImageError(ValueError):
@@ -52,37 +55,54 @@ def check_images_exist(images_dir, names):
 
 
 def find_bad_image(paths, image_size):
-    """Return (path, reason) for the first image that cannot be decoded or has the wrong size, else None.
+    """Return (path, reason) for the first image that cannot be read or has the wrong size, else None.
 
     Used to turn a decode failure inside tf.data (which does not name the file) into a clear error.
     """
-    import imageio.v3 as iio
-
-    height, width = image_size
+    image_size = ImageSize.of(image_size)
     for path in paths:
         if not os.path.isfile(path):
             return path, "is missing (it was there when training started)"
-        if not os.access(path, os.R_OK):
-            return path, "cannot be read (permission denied)"
         try:
-            image = iio.imread(path, index=0)
-        except Exception:  # imageio raises many types (and suggests plugins) for data it cannot decode
-            return path, "is not a decodable image (PNG or JPEG expected): truncated or damaged"
-        if image.ndim not in (2, 3) or image.shape[:2] != (height, width):
-            return path, f"has shape {image.shape}, expected ({height}, {width}, 3)"
+            read_image(path, image_size)
+        except ImageReadError as error:
+            return path, error.reason
     return None
 
 
+def _decode_png(contents):
+    """PNG bytes -> (H, W, 3) uint8, the pixels dgan_tf.images.read_image gives.
+
+    16-bit grey, which read_image gets at 16 bits, is rounded as it rounds it: round(v / 257). Every other PNG
+    goes through TensorFlow's 8-bit decode, which cuts 16-bit colour to its high byte, as Pillow (imageio's
+    reader) does before read_image sees it.
+    """
+    bit_depth, colour_type = tf.strings.substr(contents, 24, 1), tf.strings.substr(contents, 25, 1)  # IHDR
+
+    def grey16():
+        wide = tf.cast(tf.io.decode_png(contents, channels=3, dtype=tf.uint16), tf.int32)  # (H, W, 3)
+        return tf.cast((wide + 128) // 257, tf.uint8)  # round(v / 257), in integers
+
+    return tf.cond(tf.logical_and(tf.equal(bit_depth, b"\x10"), tf.equal(colour_type, b"\x00")), grey16,
+                   lambda: tf.io.decode_png(contents, channels=3))
+
+
 def decode_image(path, image_size):
-    """Read one JPEG/PNG file -> (H, W, 3) float32 in [-1, 1], asserting its size (the error names the file)."""
-    height, width = image_size
+    """Read one image file -> (H, W, 3) float32 in [-1, 1], asserting its size (the error names the file).
+
+    The same pixels as dgan_tf.images.read_image (tested): JPEG with the accurate IDCT, PNG through
+    _decode_png, other formats (GIF's first frame, 24-bit BMP) as TensorFlow decodes them to 8 bits.
+    TensorFlow ignores the palette of an 8-bit BMP (it returns the indices): convert such files to PNG.
+    """
+    height, width = ImageSize.of(image_size)
     contents = tf.io.read_file(path)
+    is_png = tf.equal(tf.strings.substr(contents, 0, len(PNG_SIGNATURE)), PNG_SIGNATURE)
     # INTEGER_ACCURATE: the same IDCT as PIL/imageio, so that training, evaluation and other tools see
     # the same pixels (TF's default fast IDCT differs by up to 12 levels).
-    image = tf.cond(
-        tf.io.is_jpeg(contents),
-        lambda: tf.io.decode_jpeg(contents, channels=3, dct_method="INTEGER_ACCURATE"),
-        lambda: tf.io.decode_image(contents, channels=3, expand_animations=False))
+    image = tf.case([
+        (tf.io.is_jpeg(contents), lambda: tf.io.decode_jpeg(contents, channels=3, dct_method="INTEGER_ACCURATE")),
+        (is_png, lambda: _decode_png(contents)),
+    ], default=lambda: tf.io.decode_image(contents, channels=3, expand_animations=False))
     shape = tf.shape(image)
     right_size = tf.reduce_all(tf.equal(shape[:2], tf.constant([height, width])))
     check = tf.debugging.Assert(right_size, [f"image of the wrong size, expected {height}x{width}:", path, shape])

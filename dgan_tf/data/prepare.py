@@ -10,10 +10,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from PIL import Image
-
 from dgan_tf.data.annotations import read_annotations
 from dgan_tf.data.datasets import get_dataset
+from dgan_tf.images import ImageReadError, ImageSize, read_image_size
 
 LINK_MODES = ("copy", "hardlink", "symlink")
 NAMINGS = ("defgan", "patn")
@@ -64,22 +63,17 @@ def detect_naming(names):
     return prefixes.pop()
 
 
-def image_size_of(path):
-    """(H, W) from the image header, without decoding the pixels."""
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-    except OSError as e:
-        raise PrepareError(f"{path} is not a readable image ({e})") from None
-    return height, width
-
-
 def _check_sizes(paths, image_size):
-    wrong = [(p, s) for p in paths if (s := image_size_of(p)) != tuple(image_size)]
+    """Refuse, listing them, images whose header size is not `image_size` (nothing resizes them silently)."""
+    image_size = ImageSize.of(image_size)
+    try:
+        wrong = [(p, s) for p in paths if (s := read_image_size(p)) != image_size]
+    except ImageReadError as error:
+        raise PrepareError(str(error)) from None
     if wrong:
-        shown = "; ".join(f"{p} is {s[0]}x{s[1]}" for p, s in wrong[:MAX_LISTED])
+        shown = "; ".join(f"{p} is {s}" for p, s in wrong[:MAX_LISTED])
         more = f"; and {len(wrong) - MAX_LISTED} more" if len(wrong) > MAX_LISTED else ""
-        raise PrepareError(f"{len(wrong)} images are not {image_size[0]}x{image_size[1]} (H x W) and nothing "
+        raise PrepareError(f"{len(wrong)} images are not {image_size} (H x W) and nothing "
                            f"resizes them silently: {shown}{more}")
 
 

@@ -31,6 +31,7 @@ from dgan_tf.geometry.keypoints import (
     L_ANKLE, L_ELBOW, L_HIP, L_KNEE, L_SHOULDER, L_WRIST, NECK, NOSE, NUM_JOINTS,
     R_ANKLE, R_ELBOW, R_HIP, R_KNEE, R_SHOULDER, R_WRIST, TORSO_JOINTS,
 )
+from dgan_tf.images import ImageSize
 
 DATASET_NAME = "synthetic"
 FORMAT_VERSION = 1
@@ -589,15 +590,11 @@ def sample_poses(identities, images_per_identity, image_size=DEFAULT_IMAGE_SIZE,
 
 
 def _check_image_size(image_size):
-    try:
-        height, width = (int(v) for v in image_size)
-        ok = tuple(image_size) == (height, width) and height >= 32 and width >= 16
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
+    size = ImageSize.of(image_size)
+    if size.height < 32 or size.width < 16:
         raise ValueError(f"image_size must be (height, width) with height >= 32 and width >= 16. "
                          f"Received: image_size={image_size!r}")
-    return height, width
+    return size
 
 
 def _check_counts(identities, images_per_identity, test_fraction):

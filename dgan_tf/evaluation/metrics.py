@@ -10,6 +10,7 @@ from skimage import draw, morphology
 from skimage.metrics import structural_similarity
 
 from dgan_tf.geometry.keypoints import MISSING, NUM_JOINTS
+from dgan_tf.images import ImageSize
 
 SSIM_VARIANTS = ("original", "gfla")
 # Smallest image side each variant's window fits in (gaussian sigma 1.5 -> 11 px; GFLA win_size 51).
@@ -97,9 +98,7 @@ def _check_keypoints(keypoints_yx, image_size):
         )
     if not np.issubdtype(keypoints_yx.dtype, np.number) or not np.all(np.isfinite(keypoints_yx)):
         raise ValueError(f"`keypoints_yx` must be finite numbers, -1 for missing. Received: {keypoints_yx.tolist()}")
-    if len(image_size) != 2 or int(image_size[0]) < 1 or int(image_size[1]) < 1:
-        raise ValueError(f"`image_size` must be (H, W) with H, W >= 1. Received: image_size={image_size}")
-    return keypoints_yx.astype(np.float64), (int(image_size[0]), int(image_size[1]))
+    return keypoints_yx.astype(np.float64), ImageSize.of(image_size)
 
 
 def ma_mask(keypoints_yx, image_size):

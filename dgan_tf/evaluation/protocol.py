@@ -10,7 +10,8 @@ import numpy as np
 
 from dgan_tf.evaluation import metrics
 from dgan_tf.files import atomic_write_text
-from dgan_tf.visualize import original_round_trip, real_to_uint8, to_uint8, write_image_atomic
+from dgan_tf.images import evaluation_uint8, original_round_trip, read_image, real_to_uint8
+from dgan_tf.visualize import write_image_atomic
 
 STRIPS_DIR = "images"  # <from>_<to>.png strips: source | target | generated (the original's output)
 GENERATED_DIR = "generated"  # <from>_<to>.png, the generated image alone
@@ -21,49 +22,6 @@ TABLE_COLUMNS = (("ssim", "SSIM"), ("is", "IS"), ("mask_ssim", "mask-SSIM"), ("m
 def pair_file_name(source_name, target_name, suffix=".png"):
     """The original's output name: `<from>_<to>.png`, names as in the pairs CSV."""
     return f"{source_name}_{target_name}{suffix}"
-
-
-def to_rgb_uint8(image, path):
-    """Any image array imageio returns -> (H, W, 3) uint8, or a ValueError naming `path`.
-
-    8-bit as it is; 16-bit rescaled to 8 bits (round(v / 257), so 65535 -> 255, never wrapped); 1-bit (bool)
-    to 0/255; grey, grey + alpha and RGBA to RGB (alpha dropped). Float and other integer types are refused:
-    their range is unknown.
-    """
-    image = np.asarray(image)
-    if image.dtype == np.uint8:
-        pass
-    elif image.dtype == np.uint16:
-        image = np.round(image.astype(np.float32) / 257.0).astype(np.uint8)
-    elif image.dtype == np.bool_:
-        image = image.astype(np.uint8) * 255
-    else:
-        raise ValueError(f"{path}: pixels of type {image.dtype} are not supported (8-bit or 16-bit images only); "
-                         "save it as an 8-bit PNG or JPEG")
-    if image.ndim == 2:
-        image = image[..., None]
-    if image.ndim != 3 or image.shape[-1] not in (1, 2, 3, 4):
-        raise ValueError(f"{path}: has shape {image.shape}, not an image of 1 to 4 channels")
-    if image.shape[-1] in (1, 2):  # grey, grey + alpha
-        image = np.repeat(image[..., :1], 3, axis=-1)
-    return np.ascontiguousarray(image[..., :3])
-
-
-def load_image(path, image_size=None):
-    """An image file -> (H, W, 3) uint8; a ValueError naming the file if it cannot be decoded, converted or sized."""
-    import imageio.v3 as iio
-
-    if not Path(path).is_file():
-        raise ValueError(f"{path}: file not found")
-    try:
-        image = iio.imread(path, index=0)
-    except Exception:  # imageio raises many types (and suggests plugins) for data it cannot decode
-        raise ValueError(f"{path} is not a decodable image (PNG or JPEG expected)") from None
-    image = to_rgb_uint8(image, path)
-    if image_size is not None and image.shape[:2] != tuple(image_size):
-        raise ValueError(f"{path}: has size {image.shape[0]}x{image.shape[1]}, expected "
-                         f"{image_size[0]}x{image_size[1]}")
-    return image
 
 
 def generate_test_pairs(generator, data, out_dir, split="test", batch_size=32, progress=True):
@@ -86,7 +44,7 @@ def generate_test_pairs(generator, data, out_dir, split="test", batch_size=32, p
             inputs = [batch["source_image"], batch["source_keypoints"], batch["target_keypoints"]]
             # The original's conversions (SPEC §7): truncation of the float32 output, and the real
             # images' float64 round trip.
-            generated = to_uint8(np.asarray(generator.predict_on_batch(inputs), dtype=np.float32))
+            generated = evaluation_uint8(np.asarray(generator.predict_on_batch(inputs), dtype=np.float32))
             sources = real_to_uint8(batch["source_image"].numpy())
             targets = real_to_uint8(batch["target_image"].numpy())
             for source, target, image in zip(sources, targets, generated):
@@ -145,12 +103,12 @@ def load_scored_dir(score_dir, data, split="test", progress=True):
     generated, targets, keypoints, rows = [], [], [], []
     for i, path in tqdm(matched, desc="loading", unit="image", disable=not progress):
         try:
-            generated.append(extract_generated(load_image(path), data.image_size))
+            generated.append(extract_generated(read_image(path), data.image_size))
         except ValueError as error:
             raise ValueError(str(error) if str(path) in str(error) else f"{path}: {error}") from None
         target_name = pairs["to"].iloc[i]
         # The targets the original's test.py compared with: its float64 round trip (SPEC §7), as for ours.
-        targets.append(original_round_trip(load_image(images_dir / target_name, data.image_size)))
+        targets.append(original_round_trip(read_image(images_dir / target_name, data.image_size)))
         keypoints.append(table.get(target_name))
         rows.append(i)
     return pairs.iloc[rows].reset_index(drop=True), np.stack(generated), np.stack(targets), np.stack(keypoints), \
@@ -225,5 +183,5 @@ def fid_reference_features(scorer, data, which, targets):
 
     table = read_annotations(data.annotation_csv("train"), image_size=data.image_size)
     folder = Path(data.images_dir("train"))
-    images = [load_image(folder / name, data.image_size) for name in table.names if (folder / name).exists()]
+    images = [read_image(folder / name, data.image_size) for name in table.names if (folder / name).exists()]
     return scorer.pool_features(images)

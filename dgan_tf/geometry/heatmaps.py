@@ -16,6 +16,7 @@ exp(-d^2 / (2 sigma^2)) on the unrounded keypoints.
 
 from keras import ops
 
+from dgan_tf.images import ImageSize
 from dgan_tf.options import HEATMAPS, check_choice
 
 DEFAULT_SIGMA = 6.0
@@ -41,7 +42,7 @@ def pose_heatmaps(keypoints_yx, image_size, sigma=DEFAULT_SIGMA, heatmaps="stair
     d^2 = (r - y)^2 + (c - x)^2. All zeros for a missing joint.
     """
     check_choice("heatmaps", heatmaps, HEATMAPS)
-    height, width = int(image_size[0]), int(image_size[1])
+    height, width = ImageSize.of(image_size)
     keypoints_yx = ops.cast(keypoints_yx, "float32")  # (B, J, 2)
     y = keypoints_yx[:, None, None, :, 0]  # (B, 1, 1, J)
     x = keypoints_yx[:, None, None, :, 1]  # (B, 1, 1, J)

@@ -71,7 +71,9 @@ def sanitize_keypoints(keypoints_yx, image_size, margin=KEYPOINT_MARGIN):
     """
     from keras import backend, ops
 
-    height, width = (float(v) for v in image_size)
+    from dgan_tf.images import ImageSize
+
+    height, width = (float(v) for v in ImageSize.of(image_size))
     keypoints_yx = ops.convert_to_tensor(keypoints_yx)
     dtype = backend.standardize_dtype(keypoints_yx.dtype)
     if not (dtype.startswith("float") or dtype.startswith("bfloat")):

@@ -9,6 +9,7 @@ import keras
 from keras import ops
 
 from dgan_tf.geometry.keypoints import HEAD_JOINTS, L_HIP, L_SHOULDER, LIMBS, NUM_JOINTS, NUM_PARTS, R_HIP, R_SHOULDER
+from dgan_tf.images import ImageSize
 
 NO_POINT_SHIFT = 1000.0
 HEAD_RADIUS_FACTOR = 0.4
@@ -51,16 +52,6 @@ def _check_keypoints(keypoints_yx, name):
     shape = tuple(keypoints_yx.shape)
     if len(shape) != 3 or shape[1] != NUM_JOINTS or shape[2] != 2:
         raise ValueError(f"`{name}` must have shape (batch, {NUM_JOINTS}, 2) in (y, x). Received: {name}.shape={shape}")
-
-
-def _check_image_size(image_size):
-    try:
-        height, width = (int(v) for v in image_size)
-    except (TypeError, ValueError):
-        raise ValueError(f"`image_size` must be (height, width). Received: image_size={image_size!r}") from None
-    if height <= 0 or width <= 0 or (height, width) != tuple(image_size):
-        raise ValueError(f"`image_size` must be two positive integers. Received: image_size={image_size!r}")
-    return height, width
 
 
 def _safe_divide(numerator, denominator, valid):
@@ -199,7 +190,7 @@ def part_masks(keypoints_target_yx, image_size):
     rows per column, so the full-size masks are written in one pass.
     """
     _check_keypoints(keypoints_target_yx, "keypoints_target_yx")
-    height, width = _check_image_size(image_size)
+    height, width = ImageSize.of(image_size)
     x, y, visible = _split_keypoints(keypoints_target_yx, _geometry_dtype())
     mean_square = _torso_mean_square(x, y, visible)
     column = ops.zeros_like(x[:, :1]) + ops.zeros((1, width), dtype=x.dtype)  # (B, W)

@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 
 from dgan_tf.geometry.keypoints import NUM_JOINTS
+from dgan_tf.images import input_image_size
 
 SERVING_SIGNATURE = "serving_default"
 FLOAT_SIGNATURE = "serving_float"
@@ -156,8 +157,7 @@ def build_serving_module(generator, assets=(), precision="float32"):
         raise ExportError(f"the export is a TensorFlow SavedModel: run it with KERAS_BACKEND=tensorflow (the default), "
                           f"not {keras.backend.backend()}; a generator trained on any backend loads there as it is")
     generator = serving_generator(generator, precision)
-    image_size = tuple(int(d) for d in generator.inputs[0].shape[1:3])
-    specs = signature_specs(image_size)
+    specs = signature_specs(input_image_size(generator))
     module = tf.Module(name="dgan_generator")
     module._all_variables = [variable.value for variable in generator.variables]  # what the graph captures
     module.assets = [tf.saved_model.Asset(str(path)) for path in assets]
@@ -188,12 +188,20 @@ def build_serving_module(generator, assets=(), precision="float32"):
     @tf.function(input_signature=tensor_specs(SERVING_SIGNATURE))
     def serve_uint8(source_image, source_keypoints, target_keypoints):
         generated = generate(SERVING_SIGNATURE, source_image, source_keypoints, target_keypoints)
-        # Rounded, as visualize.to_uint8 (the original's evaluation truncated).
-        uint8 = tf.cast(tf.clip_by_value(tf.round((generated + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
-        return {OUTPUT_NAME: uint8}
+        return {OUTPUT_NAME: uint8_output(generated)}
 
     module.serve_uint8, module.serve_float = serve_uint8, serve_float  # generator_float: saved through them
     return module
+
+
+def uint8_output(generated):
+    """serving_default's output from the generated float32 (B, H, W, 3) in [-1, 1]: rounded, half to even.
+
+    dgan_tf.images.serving_uint8 computes the same in numpy (tested); the original's evaluation truncated.
+    """
+    import tensorflow as tf
+
+    return tf.cast(tf.clip_by_value(tf.round((generated + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
 
 
 def serving_signatures(module):
@@ -285,7 +293,7 @@ def export_generator(generator, output_dir=DEFAULT_OUTPUT_DIR, model_name=DEFAUL
     version = _free_version(model_dir, version)
     final = model_dir / str(version)
     model_dir.mkdir(parents=True, exist_ok=True)
-    image_size = tuple(int(d) for d in generator.inputs[0].shape[1:3])
+    image_size = input_image_size(generator)
     tmp = Path(tempfile.mkdtemp(dir=model_dir, prefix=f".{version}.tmp-"))
     try:
         with tempfile.TemporaryDirectory() as staging:

@@ -33,6 +33,7 @@ import numpy as np
 
 from dgan_tf.data.annotations import read_annotations, write_annotations
 from dgan_tf.geometry.keypoints import MISSING, NUM_JOINTS, TORSO_JOINTS
+from dgan_tf.images import ImageReadError, ImageSize, read_image, to_rgb_uint8
 
 BLAZEPOSE_NUM_LANDMARKS = 33
 LEFT_SHOULDER, RIGHT_SHOULDER = 11, 12  # BlazePose indices of the two shoulders (the neck's ends)
@@ -72,14 +73,7 @@ def blazepose_to_coco18(landmarks_xyv, image_size, min_visibility=DEFAULT_MIN_VI
     if landmarks.shape != (BLAZEPOSE_NUM_LANDMARKS, 3):
         raise ValueError(f"landmarks_xyv must have shape ({BLAZEPOSE_NUM_LANDMARKS}, 3) (x, y, visibility). "
                          f"Received: shape={landmarks.shape}")
-    try:
-        height, width = (int(v) for v in image_size)
-        valid_size = height > 0 and width > 0 and (height, width) == tuple(image_size)
-    except (TypeError, ValueError):
-        valid_size = False
-    if not valid_size:
-        raise ValueError(f"image_size must be (height, width), two positive integers. "
-                         f"Received: image_size={image_size!r}")
+    height, width = ImageSize.of(image_size)
     if not 0.0 <= float(min_visibility) <= 1.0:
         raise ValueError(f"min_visibility must lie in [0, 1]. Received: min_visibility={min_visibility!r}")
 
@@ -100,34 +94,6 @@ def blazepose_to_coco18(landmarks_xyv, image_size, min_visibility=DEFAULT_MIN_VI
         shoulders = [LEFT_SHOULDER, RIGHT_SHOULDER]
         keypoints[NECK] = to_pixel(x[shoulders].mean(), y[shoulders].mean())
     return keypoints
-
-
-def to_rgb_uint8(image):
-    """(H, W), (H, W, 1), (H, W, 3) or (H, W, 4) image of uint8/uint16/bool -> (H, W, 3) uint8; ValueError otherwise."""
-    image = np.asarray(image)
-    if image.ndim == 4:  # animated GIF / multi-page TIFF: the first frame
-        image = image[0]
-    if image.ndim == 3 and image.shape[-1] == 1:
-        image = image[..., 0]
-    if image.ndim == 2:
-        image = np.stack([image] * 3, axis=-1)
-    if image.ndim != 3 or image.shape[-1] not in (3, 4) or min(image.shape[:2]) < 1:
-        raise ValueError(f"not an RGB, RGBA or grey image (array shape {image.shape})")
-    image = image[..., :3]
-    if image.dtype == np.uint16:
-        image = (image.astype(np.uint32) * 255 + 32767) // 65535
-    elif image.dtype == np.bool_:
-        image = image * 255
-    elif image.dtype != np.uint8:
-        raise ValueError(f"unsupported pixel type {image.dtype}")
-    return np.ascontiguousarray(image, dtype=np.uint8)
-
-
-def read_image(path):
-    """The stored pixels of an image file as (H, W, 3) uint8 (no EXIF rotation, like the training data)."""
-    import imageio.v3 as iio
-
-    return to_rgb_uint8(iio.imread(path))
 
 
 class Estimator:
@@ -299,9 +265,8 @@ def annotate_images(image_paths, output, min_visibility=DEFAULT_MIN_VISIBILITY, 
                 continue
             try:
                 image = read_image(path)
-            except Exception as error:  # any decoder error: list it and go on
-                first_line = (str(error).strip().splitlines() or [""])[0]
-                report.skipped.append((str(path), f"cannot be read as an image ({type(error).__name__}: {first_line})"))
+            except ImageReadError as error:  # list it and go on
+                report.skipped.append((str(path), f"cannot be read as an image: it {error.reason}"))
                 continue
             keypoints = estimator.keypoints_yx(image, min_visibility)
             if keypoints is None:

@@ -13,28 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from dgan_tf.geometry.keypoints import MISSING
+from dgan_tf.images import ImageSize, input_image_size, serving_uint8
 
 DEFAULT_BATCH_SIZE = 8
 DEFAULT_FPS = 8
 GIF_NAME = "transfer.gif"
-
-
-class ImageReadError(ValueError):
-    """An image file that cannot be read; the message names the file."""
-
-
-def read_image(path):
-    """An image file -> (H, W, 3) uint8 RGB (grey and RGBA are converted); ImageReadError names the file."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    if not path.is_file():
-        raise ImageReadError(f"image not found: {path}")
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise ImageReadError(f"cannot read image {path}: {error}") from None
 
 
 def _resize(image, size):
@@ -58,9 +41,7 @@ class Letterbox:
 
     @classmethod
     def fit(cls, frame_size, model_size):
-        frame_size, model_size = tuple(int(s) for s in frame_size), tuple(int(s) for s in model_size)
-        if min(frame_size) < 1 or min(model_size) < 1:
-            raise ValueError(f"sizes must be positive. Received: frame_size={frame_size}, model_size={model_size}")
+        frame_size, model_size = ImageSize.of(frame_size, "frame_size"), ImageSize.of(model_size, "model_size")
         scale = min(model_size[0] / frame_size[0], model_size[1] / frame_size[1])
         resized = tuple(min(m, max(1, int(round(f * scale)))) for f, m in zip(frame_size, model_size))
         offset = tuple((m - r) // 2 for m, r in zip(model_size, resized))
@@ -101,17 +82,15 @@ class KerasGenerator:
     def __init__(self, model, source=None):
         self.model = model
         self.source = source
-        self.image_size = tuple(int(d) for d in model.inputs[0].shape[1:3])
+        self.image_size = input_image_size(model)
 
     def __call__(self, source_images, source_keypoints, target_keypoints):
         import keras
 
-        from dgan_tf.visualize import to_uint8
-
         images = (np.asarray(source_images, np.float32) / 255.0 - 0.5) * 2.0  # as the training pipeline
         generated = self.model.predict_on_batch([images, np.asarray(source_keypoints, np.float32),
                                                  np.asarray(target_keypoints, np.float32)])
-        return to_uint8(keras.ops.convert_to_numpy(generated))
+        return serving_uint8(keras.ops.convert_to_numpy(generated))
 
 
 class SavedModelGenerator:
@@ -126,7 +105,7 @@ class SavedModelGenerator:
         self._loaded = tf.saved_model.load(str(self.source))
         self._signature = self._loaded.signatures[SERVING_SIGNATURE]
         spec = self._signature.structured_input_signature[1]["source_image"]
-        self.image_size = tuple(int(d) for d in spec.shape[1:3])
+        self.image_size = ImageSize.of(tuple(spec.shape[1:3]), name="the export's input image size")
 
     def __call__(self, source_images, source_keypoints, target_keypoints):
         import tensorflow as tf
@@ -171,15 +150,15 @@ def load_generator(path):
 def model_image_size(path):
     """The (H, W) a run or export generates, read from its metadata without loading the network."""
     from dgan_tf.inference.export import find_export, read_export_metadata
-    from dgan_tf.run import Run, generator_image_size
+    from dgan_tf.run import Run, check_generator
 
     if is_export(path):
-        return tuple(read_export_metadata(find_export(path))["image_size"])
+        return ImageSize.of(read_export_metadata(find_export(path))["image_size"])
     try:
         run = Run.open(path)
         if run.has_config():
-            return tuple(run.load_config().image_size)
-        return generator_image_size(run.load_generator(), run.generator_path)
+            return ImageSize.of(run.load_config().image_size)
+        return check_generator(run.load_generator(), run.generator_path)
     except FileNotFoundError:
         raise _neither(path) from None
 

@@ -3,6 +3,7 @@
 import keras
 
 from dgan_tf.geometry.keypoints import KEYPOINT_MARGIN, NUM_JOINTS, sanitize_keypoints
+from dgan_tf.images import ImageSize
 
 
 @keras.saving.register_keras_serializable(package="dgan_tf")
@@ -18,15 +19,9 @@ class KeypointGuard(keras.layers.Layer):
     def __init__(self, image_size, margin=KEYPOINT_MARGIN, **kwargs):
         kwargs.setdefault("autocast", False)  # pixel coordinates: never cast to float16/bfloat16
         super().__init__(**kwargs)
-        try:
-            height, width = (int(v) for v in image_size)
-        except (TypeError, ValueError):
-            raise ValueError(f"KeypointGuard needs image_size as (height, width). Received: image_size={image_size!r}") from None
-        if height <= 0 or width <= 0:
-            raise ValueError(f"KeypointGuard needs two positive sizes. Received: image_size={image_size!r}")
+        self.image_size = ImageSize.of(image_size)
         if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin <= 100:
             raise ValueError(f"KeypointGuard needs a margin in [0, 100] image sizes. Received: margin={margin!r}")
-        self.image_size = (height, width)
         self.margin = float(margin)
 
     def build(self, input_shape):

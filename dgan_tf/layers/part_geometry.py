@@ -5,6 +5,7 @@ from keras import ops
 
 from dgan_tf.geometry.parts import part_affines, part_masks
 from dgan_tf.geometry.keypoints import NUM_PARTS
+from dgan_tf.images import ImageSize
 
 
 @keras.saving.register_keras_serializable(package="dgan_tf")
@@ -16,13 +17,7 @@ class PartGeometry(keras.layers.Layer):
 
     def __init__(self, image_size, **kwargs):
         super().__init__(**kwargs)
-        try:
-            height, width = (int(v) for v in image_size)
-        except (TypeError, ValueError):
-            raise ValueError(f"`image_size` must be (height, width). Received: image_size={image_size!r}") from None
-        if height <= 0 or width <= 0:
-            raise ValueError(f"`image_size` must be two positive integers. Received: image_size={image_size!r}")
-        self.image_size = (height, width)
+        self.image_size = ImageSize.of(image_size)
 
     def call(self, inputs):
         keypoints_source_yx, keypoints_target_yx = inputs
@@ -32,7 +27,7 @@ class PartGeometry(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         batch = input_shape[0][0]
-        return [(batch, NUM_PARTS) + self.image_size, (batch, NUM_PARTS, 8)]
+        return [(batch, NUM_PARTS, *self.image_size), (batch, NUM_PARTS, 8)]
 
     def get_config(self):
         config = super().get_config()

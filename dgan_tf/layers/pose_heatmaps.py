@@ -5,6 +5,7 @@ from keras import ops
 
 from dgan_tf.geometry.heatmaps import DEFAULT_SIGMA, pose_heatmaps
 from dgan_tf.geometry.keypoints import NUM_JOINTS
+from dgan_tf.images import ImageSize
 from dgan_tf.options import HEATMAPS, check_choice
 
 
@@ -20,18 +21,9 @@ class PoseHeatmaps(keras.layers.Layer):
         # Keypoints are pixel coordinates: keep them float32 even under a float16 policy.
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
-        image_size = tuple(image_size) if isinstance(image_size, (list, tuple)) else image_size
-        if (
-            not isinstance(image_size, tuple)
-            or len(image_size) != 2
-            or not all(isinstance(s, int) and s > 0 for s in image_size)
-        ):
-            raise ValueError(
-                f"PoseHeatmaps needs image_size as two positive ints (H, W). Received: image_size={image_size!r}"
-            )
+        self.image_size = ImageSize.of(image_size)
         if not isinstance(sigma, (int, float)) or sigma <= 0:
             raise ValueError(f"PoseHeatmaps needs a positive sigma. Received: sigma={sigma!r}")
-        self.image_size = image_size
         self.sigma = float(sigma)
         self.heatmaps = check_choice("heatmaps", heatmaps, HEATMAPS)
 

@@ -7,6 +7,7 @@ D(source image, source heatmap, image, target heatmap) -> patch probabilities (B
 import keras
 
 from dgan_tf.geometry.keypoints import NUM_JOINTS
+from dgan_tf.images import ImageSize
 from dgan_tf.layers.keypoint_guard import KeypointGuard
 from dgan_tf.layers.normalization import make_norm
 from dgan_tf.layers.pose_heatmaps import PoseHeatmaps
@@ -18,16 +19,11 @@ FEATURE_LAYERS = ("conv_in",) + tuple(f"down{index + 1}_norm" for index in range
 
 
 def _validate_image_size(image_size):
-    if (
-        not isinstance(image_size, (list, tuple))
-        or len(image_size) != 2
-        or not all(isinstance(s, int) and not isinstance(s, bool) for s in image_size)
-        or min(image_size) < 64
-    ):
-        raise ValueError(
-            f"build_discriminator needs image_size as two ints (H, W), each >= 64. Received: image_size={image_size!r}"
-        )
-    return tuple(image_size)
+    size = ImageSize.of(image_size)
+    if min(size) < 64:
+        raise ValueError(f"build_discriminator needs both sides of image_size >= 64. "
+                         f"Received: image_size={image_size!r}")
+    return size
 
 
 def _down_block(x, filters, norm, name):

@@ -31,6 +31,8 @@ import dataclasses
 
 import keras
 
+from dgan_tf.images import ImageSize, input_image_size
+
 # Per network per pair of the G-update minibatch (see the module docstring).
 TRAIN_STEP_MULTIPLIERS = {"generator": 4, "discriminator": 8, "features": 3}
 INFERENCE_MULTIPLIERS = {"generator": 1}
@@ -193,7 +195,6 @@ def train_step_flops(generator, discriminator, feature_model=None, image_size=No
     d = count_flops(discriminator).flops
     v = 0
     if feature_model is not None:
-        if image_size is None:
-            image_size = tuple(generator.inputs[0].shape[1:3])
-        v = count_flops(feature_model, [(int(image_size[0]), int(image_size[1]), 3)]).flops
+        height, width = input_image_size(generator) if image_size is None else ImageSize.of(image_size)
+        v = count_flops(feature_model, [(height, width, 3)]).flops
     return TrainStepFlops(int(g), int(d), int(v))

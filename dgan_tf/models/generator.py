@@ -8,6 +8,7 @@ DeformableSkip. baseline: one encoder over source image + both heatmaps, plain s
 import keras
 
 from dgan_tf.geometry.keypoints import NUM_JOINTS
+from dgan_tf.images import ImageSize
 from dgan_tf.layers.keypoint_guard import KeypointGuard
 from dgan_tf.layers.normalization import make_norm
 from dgan_tf.layers.pose_heatmaps import PoseHeatmaps
@@ -36,15 +37,10 @@ def scale_filters(filters, width):
 
 def _validate_arguments(image_size, architecture, norm, warp_sampling, dropout_rate, width=1.0,
                         heatmaps="staircase", warp_gradient="original"):
-    if (
-        not isinstance(image_size, (list, tuple))
-        or len(image_size) != 2
-        or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in image_size)
-    ):
-        raise ValueError(f"build_generator needs image_size as two positive ints (H, W). Received: image_size={image_size!r}")
+    image_size = ImageSize.of(image_size)
     encoder_filters, _ = generator_filters(image_size)
     stride = 2 ** (len(encoder_filters) - 1)
-    if image_size[0] % stride or image_size[1] % stride:
+    if image_size.height % stride or image_size.width % stride:
         raise ValueError(
             f"build_generator needs H and W divisible by {stride} (the generator has {len(encoder_filters) - 1} "
             f"stride-2 down blocks at this size, e.g. (128, 64) or (256, 256)). Received: image_size={tuple(image_size)}"
@@ -105,7 +101,7 @@ def build_generator(image_size, architecture="two_stream", norm="scalar", warp_s
     (TF 1.x's inverse-warp gradient through the part warps) or "exact" (see DeformableSkip).
     """
     _validate_arguments(image_size, architecture, norm, warp_sampling, dropout_rate, width, heatmaps, warp_gradient)
-    image_size = tuple(image_size)
+    image_size = ImageSize.of(image_size)
     image_height, image_width = image_size
     encoder_filters, decoder_filters = generator_filters(image_size)
     encoder_filters = scale_filters(encoder_filters, width)

@@ -1,5 +1,5 @@
 """The run folder: `Run` (layout, config.json, generator.keras, samples, logs) and its checkpoints' format."""
 
-from dgan_tf.run.folder import GeneratorFileError, Run, generator_image_size
+from dgan_tf.run.folder import GeneratorFileError, Run, check_generator
 
-__all__ = ["GeneratorFileError", "Run", "generator_image_size"]
+__all__ = ["GeneratorFileError", "Run", "check_generator"]

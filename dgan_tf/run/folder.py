@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 from dgan_tf.files import remove_partial_files, write_error
+from dgan_tf.images import ImageSize
 from dgan_tf.run import checkpoints
 
 CONFIG_FILE = "config.json"
@@ -134,7 +135,7 @@ class Run:
         except Exception as error:  # Keras raises KeyError, TypeError, ValueError... for malformed files
             reason = str(error).splitlines()[0] if str(error) else ""
             raise _unreadable(path, f"{type(error).__name__}: {reason[:300]}".rstrip(": ")) from None
-        image_size = generator_image_size(generator, path)
+        image_size = check_generator(generator, path)
         if config is None and self.has_config():
             config = self.load_config()
         if config is not None and image_size != tuple(config.image_size):
@@ -203,8 +204,9 @@ def _check_zip(path):
         raise _unreadable(path, f"its entry {damaged} is damaged")
 
 
-def generator_image_size(model, path="the model"):
-    """(H, W) of a dgan_tf generator: [image (B, H, W, 3), keypoints (B, 18, 2) x 2] -> (B, H, W, 3); else refused."""
+def check_generator(model, path="the model"):
+    """The ImageSize of a dgan_tf generator, [image (B, H, W, 3), keypoints (B, 18, 2) x 2] -> (B, H, W, 3);
+    GeneratorFileError naming `path` for any other model."""
     from dgan_tf.geometry.keypoints import NUM_JOINTS
 
     def shape(tensor):
@@ -223,4 +225,4 @@ def generator_image_size(model, path="the model"):
             f"{path} is not a dgan_tf generator: it takes {received or 'no inputs'}; a generator takes "
             f"[source image (B, H, W, 3), source keypoints (B, {NUM_JOINTS}, 2), target keypoints "
             f"(B, {NUM_JOINTS}, 2)] and returns (B, H, W, 3)")
-    return tuple(int(v) for v in size)
+    return ImageSize.of(tuple(int(v) for v in size))

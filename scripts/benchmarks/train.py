@@ -77,8 +77,8 @@ def learning(args):
     from dgan_tf.config import build_run_config
     from dgan_tf.build import build_trainer, ensure_dataset
     from dgan_tf.data.pipeline import dataset_for_split
+    from dgan_tf.images import evaluation_uint8, real_to_uint8
     from dgan_tf.run import Run
-    from dgan_tf.visualize import real_to_uint8, to_uint8
 
     results = {}
     out = Path(args.output_dir)
@@ -95,7 +95,7 @@ def learning(args):
         generated_ssim, copy_ssim = [], []
         for batch in dataset:
             inputs = [batch["source_image"], batch["source_keypoints"], batch["target_keypoints"]]
-            generated = to_uint8(np.asarray(trainer.gan.generator.predict_on_batch(inputs), dtype=np.float32))
+            generated = evaluation_uint8(np.asarray(trainer.gan.generator.predict_on_batch(inputs), dtype=np.float32))
             sources = real_to_uint8(batch["source_image"].numpy())
             targets = real_to_uint8(batch["target_image"].numpy())
             for s, t, g in zip(sources, targets, generated):
