@@ -375,6 +375,13 @@ def test_transfer_runs_from_the_export(exported, request_files, fresh):
     targets = [Pose(k * 100 / 128, f"t{i}", "test") for i, k in enumerate(arrays["target_keypoints"])]
     images = tr.transfer(generator, tr.prepare_inputs(photo, source, targets, IMAGE_SIZE), batch_size=2)
     assert len(images) == 3 and all(image.shape == (100, 64, 3) and image.dtype == np.uint8 for image in images)
+    # A transfer from the run equals a transfer from its export, to the bit.
+    from_run = tr.load_generator(exported.run_dir)
+    assert isinstance(from_run, tr.KerasGenerator)
+    np.testing.assert_array_equal(from_run(*request_files.arrays.values()), fresh.outputs["uint8"])
+    from_run_images = tr.transfer(from_run, tr.prepare_inputs(photo, source, targets, IMAGE_SIZE), batch_size=2)
+    for exported_image, run_image in zip(images, from_run_images):
+        assert np.array_equal(exported_image, run_image)
 
 
 @pytest.mark.slow

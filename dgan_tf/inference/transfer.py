@@ -77,19 +77,35 @@ class Letterbox:
 
 
 class KerasGenerator:
-    """A Keras generator: uint8 images and keypoints in, uint8 images out (rounded, as the export)."""
+    """A Keras generator: uint8 images and keypoints in, uint8 images out (rounded, as the export).
+
+    On TensorFlow it runs the export's own serving function (dgan_tf.inference.export.build_serving_module) in
+    this process, so that a transfer from a run and one from its export are equal to the bit; on JAX it runs
+    the model and rounds with `serving_uint8`.
+    """
 
     def __init__(self, model, source=None):
+        import keras
+
         self.model = model
         self.source = source
         self.image_size = input_image_size(model)
+        self._serve = None
+        if keras.backend.backend() == "tensorflow":
+            from dgan_tf.inference.export import OUTPUT_NAME, build_serving_module
+
+            serve = build_serving_module(model).serve_uint8
+            self._serve = lambda *inputs: serve(*inputs)[OUTPUT_NAME].numpy()
 
     def __call__(self, source_images, source_keypoints, target_keypoints):
         import keras
 
+        source_keypoints = np.asarray(source_keypoints, np.float32)
+        target_keypoints = np.asarray(target_keypoints, np.float32)
+        if self._serve is not None:
+            return self._serve(np.asarray(source_images, np.uint8), source_keypoints, target_keypoints)
         images = (np.asarray(source_images, np.float32) / 255.0 - 0.5) * 2.0  # as the training pipeline
-        generated = self.model.predict_on_batch([images, np.asarray(source_keypoints, np.float32),
-                                                 np.asarray(target_keypoints, np.float32)])
+        generated = self.model.predict_on_batch([images, source_keypoints, target_keypoints])
         return serving_uint8(keras.ops.convert_to_numpy(generated))
 
 
