@@ -69,7 +69,6 @@ class TrainingData:
 
     dataset: Any  # tf.data.Dataset of dicts of (3B, ...) tensors, repeated and reshuffled each pass
     batches: Any  # an iterator over it that names the image file when one cannot be decoded
-    pairs: int  # training pairs per pass
     sample_batch: dict  # numpy arrays of up to SAMPLES_IN_GRID fixed pairs (test pairs when there are any)
 
 
@@ -79,9 +78,8 @@ def build_training_data(config, data):
     from dgan_tf.training.gan import MINIBATCHES_PER_ITERATION
 
     per_iteration = config.batch_size * MINIBATCHES_PER_ITERATION
-    dataset, pairs, _, paths = dataset_for_split(data, "train", per_iteration, shuffle=True, seed=config.seed)
-    return TrainingData(dataset, ClearErrorIterator(dataset, paths, config.image_size), len(pairs),
-                        sample_pairs(data))
+    dataset, _, _, paths = dataset_for_split(data, "train", per_iteration, shuffle=True, seed=config.seed)
+    return TrainingData(dataset, ClearErrorIterator(dataset, paths, config.image_size), sample_pairs(data))
 
 
 def sample_pairs(data):

@@ -199,3 +199,20 @@ def real_to_uint8(image):
     recovers the stored pixels and repeats the original's float64 round trip.
     """
     return original_round_trip(stored_pixels(image))
+
+
+def check_images(images):
+    """A batch for a scoring network -> a list of uint8 (H, W, 3) RGB arrays, from (N, H, W, 3) or a sequence;
+    errors name the bad index."""
+    if isinstance(images, np.ndarray):
+        if images.ndim != 4:
+            raise ValueError(f"`images` must have shape (N, H, W, 3). Received: images.shape={images.shape}")
+        images = list(images)
+    images = list(images)
+    if not images:
+        raise ValueError("`images` is empty.")
+    for i, image in enumerate(images):
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
+            description = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+            raise ValueError(f"Each image must be a uint8 (H, W, 3) RGB array. Received: images[{i}] is {description}")
+    return images

@@ -262,7 +262,7 @@ def test_script_bad_argument_message_has_no_traceback(tmp_path):
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert "Traceback" not in done.stderr  # (TensorFlow's start-up log may come first where dgan_tf imports Keras)
     assert done.stderr.strip().splitlines()[-1] == \
-        f"estimate_keypoints.py: error: no such file or folder: {tmp_path / 'missing.jpg'}"
+        f"error: no such file or folder: {tmp_path / 'missing.jpg'}"
 
 
 def test_estimator_without_mediapipe_names_the_pose_environment():

@@ -138,7 +138,7 @@ def test_make_pairs_script_end_to_end(tmp_path):
     (tmp_path / "bad.csv").write_text("name:keypoints_y:keypoints_x\na.jpg: [1]: [2]\n")
     done = run_script(tmp_path / "bad.csv", "--out", tmp_path / "p2.csv", "--dataset", "market")
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    errors = [line for line in done.stderr.splitlines() if line.startswith("make_pairs.py: error")]  # TF's start-up lines aside
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]  # TF's start-up lines aside
     assert len(errors) == 1 and "bad.csv" in errors[0] and "line 2" in errors[0], done.stderr
     assert not (tmp_path / "p2.csv").exists()
 

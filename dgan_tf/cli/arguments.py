@@ -1,4 +1,5 @@
-"""Argument types shared by the command-line programs, so every program spells and checks a flag the same way."""
+"""What every command-line program shares: argument types, the --run flag and the error wrapper, so that each spells
+and checks a flag the same way and reports an error the same way."""
 
 import argparse
 import sys
@@ -36,10 +37,15 @@ def require_run(parser, args):
         parser.error("the following arguments are required: --run")
 
 
-def run_reporting_errors(run, args):
-    """run(args), with the errors a user can fix printed as one `error:` line and exit status 2 (no traceback)."""
+def run_reporting_errors(run, args, exit_codes=()):
+    """run(args), every command-line program's body: an error a user can fix is printed as one `error:` line with
+    an exit status and no traceback. exit_codes: ((exception types, status), ...) tried first; then ValueError and
+    OSError (FileNotFoundError, WriteError) give 2."""
     try:
         return run(args)
-    except (ValueError, FileNotFoundError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except Exception as error:
+        for types, code in (*exit_codes, ((ValueError, OSError), 2)):
+            if isinstance(error, types):
+                print(f"error: {error}", file=sys.stderr)
+                return code
+        raise

@@ -15,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from dgan_tf.cli.arguments import run_reporting_errors
 from dgan_tf.inference.keypoint_estimation import (
     DEFAULT_MIN_VISIBILITY, PoseEnvironmentError, annotate_images, find_images,
 )
@@ -42,22 +43,15 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        paths = find_images(args.images)
-        if args.output.is_dir():
-            raise ValueError(f"--output {args.output} is a folder; give the CSV file to write")
-    except ValueError as e:
-        print(f"estimate_keypoints.py: error: {e}", file=sys.stderr)
-        return 2
-    try:
-        report = annotate_images(paths, args.output, args.min_visibility, progress=not args.no_progress)
-    except PoseEnvironmentError as e:
-        print(f"estimate_keypoints.py: error: {e}", file=sys.stderr)
-        return 1
-    except OSError as e:  # e.g. the output folder cannot be written
-        print(f"estimate_keypoints.py: error: {e}", file=sys.stderr)
-        return 1
+    # The pose environment missing, or an output that cannot be written: 1; bad arguments: 2.
+    return run_reporting_errors(run, parse_args(argv), exit_codes=(((PoseEnvironmentError, OSError), 1),))
+
+
+def run(args):
+    paths = find_images(args.images)
+    if args.output.is_dir():
+        raise ValueError(f"--output {args.output} is a folder; give the CSV file to write")
+    report = annotate_images(paths, args.output, args.min_visibility, progress=not args.no_progress)
     for name, reason in report.no_person:
         print(f"no person: {name}: {reason}", file=sys.stderr)
     for path, reason in report.skipped:

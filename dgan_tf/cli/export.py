@@ -15,8 +15,9 @@ is the same with images float32 in [-1, 1]. The run's config.json and the versio
 import argparse
 import sys
 
-from dgan_tf.cli.arguments import add_run_argument, positive_int, require_run
-from dgan_tf.inference.export import DEFAULT_MODEL_NAME, DEFAULT_OUTPUT_DIR, PRECISIONS
+from dgan_tf.cli.arguments import add_run_argument, positive_int, require_run, run_reporting_errors
+from dgan_tf.inference.export import DEFAULT_MODEL_NAME, DEFAULT_OUTPUT_DIR
+from dgan_tf.options import EXPORT_PRECISIONS
 
 
 def parse_args(argv):
@@ -26,7 +27,7 @@ def parse_args(argv):
     p.add_argument("--model-name", default=DEFAULT_MODEL_NAME,
                    help=f"the model folder under --output-dir, TF Serving's MODEL_NAME (default {DEFAULT_MODEL_NAME})")
     p.add_argument("--version", type=positive_int, help="version folder (default: 1, or one more than the highest)")
-    p.add_argument("--precision", choices=PRECISIONS, default="float32",
+    p.add_argument("--precision", choices=EXPORT_PRECISIONS, default="float32",
                    help="what the graph computes in: float32 (default, equals the Keras model) or bfloat16 "
                         "(several times faster on CPUs with AMX/AVX512-BF16 and on GPUs; outputs a few levels apart)")
     args = p.parse_args(argv)
@@ -35,14 +36,13 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        from dgan_tf.inference.export import export_run, read_export_metadata
+    return run_reporting_errors(run, parse_args(argv))
 
-        path = export_run(args.run, args.output_dir, args.model_name, args.version, args.precision)
-    except (ValueError, FileNotFoundError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+
+def run(args):
+    from dgan_tf.inference.export import export_run, read_export_metadata
+
+    path = export_run(args.run, args.output_dir, args.model_name, args.version, args.precision)
     metadata = read_export_metadata(path)
     height, width = metadata["image_size"]
     print(f"Exported {args.run} ({metadata['variant'] or 'generator'}, {height}x{width}, "

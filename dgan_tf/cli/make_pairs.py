@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 
-from dgan_tf.data.annotations import AnnotationError, read_annotations, write_pairs
-from dgan_tf.cli.arguments import image_size_arg, positive_int
+from dgan_tf.data.annotations import read_annotations, write_pairs
+from dgan_tf.cli.arguments import image_size_arg, positive_int, run_reporting_errors
 from dgan_tf.data.datasets import DATASETS, get_dataset
 from dgan_tf.data.pairs import make_pairs, valid_image_mask
 
@@ -46,22 +46,17 @@ def check_output(annotations, output, force):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        check_output(args.annotations, args.output, args.force)
-    except (ValueError, OSError) as e:
-        print(f"make_pairs.py: error: {e}", file=sys.stderr)
-        return 2
+    return run_reporting_errors(run, parse_args(argv))
+
+
+def run(args):
+    check_output(args.annotations, args.output, args.force)
     image_size = args.image_size
     if image_size is None and len(DATASETS[args.dataset]) == 1:
         image_size = get_dataset(args.dataset).image_size
-    try:
-        table = read_annotations(args.annotations, image_size=image_size)
-        pairs = make_pairs(table, args.dataset, sample=args.sample, seed=args.seed)
-        write_pairs(args.output, pairs)
-    except (AnnotationError, OSError, ValueError) as e:
-        print(f"make_pairs.py: error: {e}", file=sys.stderr)
-        return 2
+    table = read_annotations(args.annotations, image_size=image_size)
+    pairs = make_pairs(table, args.dataset, sample=args.sample, seed=args.seed)
+    write_pairs(args.output, pairs)
     valid = int(valid_image_mask(table.names, table.keypoints_yx, args.dataset).sum())
     print(f"Wrote {len(pairs)} pairs ({valid} valid images of {len(table)}) to {args.output}")
     return 0

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 
-from dgan_tf.cli.arguments import image_size_arg
+from dgan_tf.cli.arguments import image_size_arg, run_reporting_errors
 from dgan_tf.data import synthetic
 
 
@@ -37,17 +37,16 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    return run_reporting_errors(run, build_parser().parse_args(argv))
+
+
+def run(args):
     kwargs = dict(identities=args.identities, images_per_identity=args.images_per_identity, seed=args.seed,
                   test_fraction=args.test_fraction)
-    try:
-        if args.if_missing:
-            summary = synthetic.ensure_synthetic_dataset(args.output_dir, args.image_size, **kwargs)
-        else:
-            summary = synthetic.make_synthetic_dataset(args.output_dir, args.image_size, **kwargs)
-    except ValueError as e:
-        print(f"make_synthetic.py: error: {e}", file=sys.stderr)
-        return 2
+    if args.if_missing:
+        summary = synthetic.ensure_synthetic_dataset(args.output_dir, args.image_size, **kwargs)
+    else:
+        summary = synthetic.make_synthetic_dataset(args.output_dir, args.image_size, **kwargs)
     print(json.dumps(summary, indent=2, sort_keys=True))
     return 0
 

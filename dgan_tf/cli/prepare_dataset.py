@@ -11,13 +11,14 @@ import sys
 from pathlib import Path
 
 
-from dgan_tf.data.annotations import AnnotationError
-from dgan_tf.data.prepare import LINK_MODES, NAMINGS, PrepareError, prepare_fashion, prepare_market
+from dgan_tf.cli.arguments import run_reporting_errors
+from dgan_tf.data.prepare import prepare_fashion, prepare_market
+from dgan_tf.options import LINK_MODES, NAMINGS, PREPARED_DATASETS
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dataset", choices=("market", "fashion"))
+    parser.add_argument("dataset", choices=PREPARED_DATASETS)
     parser.add_argument("--source", type=Path, required=True,
                         help="market: the Market-1501-v15.09.15 folder; fashion: the In-shop img/ folder")
     parser.add_argument("--data-root", type=Path, default=Path("data"))
@@ -32,15 +33,14 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        if args.dataset == "market":
-            summary = prepare_market(args.source, args.data_root, args.mode)
-        else:
-            summary = prepare_fashion(args.source, args.annotations_dir, args.data_root, args.mode, args.naming)
-    except (PrepareError, AnnotationError, OSError, ValueError) as e:
-        print(f"prepare_dataset.py: error: {e}", file=sys.stderr)
-        return 2
+    return run_reporting_errors(run, parse_args(argv))
+
+
+def run(args):
+    if args.dataset == "market":
+        summary = prepare_market(args.source, args.data_root, args.mode)
+    else:
+        summary = prepare_fashion(args.source, args.annotations_dir, args.data_root, args.mode, args.naming)
     print(f"Placed {summary.placed['train']} train and {summary.placed['test']} test images under {args.data_root} "
           f"({summary.already_present} already present).")
     for label, items in (("in no annotation file (skipped)", summary.unlisted),

@@ -18,7 +18,8 @@ from typing import Any
 
 from dgan_tf.cli.arguments import add_run_argument, run_reporting_errors
 from dgan_tf.data.datasets import DATASETS
-from dgan_tf.evaluation.inception import DEFAULT_KIND, INCEPTION_KINDS
+from dgan_tf.evaluation.inception import DEFAULT_KIND
+from dgan_tf.options import FID_REFERENCES, INCEPTION_KINDS
 
 
 def parse_args(argv):
@@ -45,7 +46,7 @@ def parse_args(argv):
                    help="add PCKh: MediaPipe BlazePose (in .venv-pose, built on first use) on the generated images")
     p.add_argument("--offline", action="store_true",
                    help="never download pretrained weights (also: DGAN_OFFLINE=1); missing ones skip their columns")
-    p.add_argument("--fid-reference", choices=("train", "test"), default="train",
+    p.add_argument("--fid-reference", choices=FID_REFERENCES, default="train",
                    help="real images FID compares against: the training set (later papers) or the test targets")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)

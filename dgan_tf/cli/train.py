@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from dgan_tf.cli.arguments import add_run_argument, image_size_arg
+from dgan_tf.cli.arguments import add_run_argument, image_size_arg, run_reporting_errors
 from dgan_tf.data.datasets import DATASETS
 from dgan_tf.options import FEATURES, HEATMAPS, NORMS, PRECISIONS, VGG_MEANS, WARP_GRADIENTS, WARP_SAMPLINGS
 from dgan_tf.variants import VARIANTS
@@ -98,37 +98,35 @@ def run_config(args, run):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    from dgan_tf import weights
-    from dgan_tf.build import build_trainer
-    from dgan_tf.run import Run
     from dgan_tf.training.trainer import TrainingDiverged, TrainingInterrupted
 
-    if args.offline:
-        os.environ[weights.OFFLINE_ENV] = "1"  # read wherever a weight file is resolved (VGG19 here)
-
-    run = Run(Path(args.run or f"runs/{args.dataset or DEFAULT_DATASET}-{args.variant or DEFAULT_VARIANT}"))
+    args = parse_args(argv)
     try:
-        config = run_config(args, run)
-        trainer = build_trainer(config, run, xla=args.xla, vgg_weights=args.vgg_weights,
-                                progress=not args.no_progress)
-        print(f"dataset {config.dataset} {config.image_size[0]}x{config.image_size[1]}, variant {config.variant}, "
-              f"batch {config.batch_size}, iterations {trainer.step} -> {config.iterations}, "
-              f"backend {trainer.backend}, xla {trainer.xla}; outputs in {run.folder}", flush=True)
-        losses = trainer.train()
-    except TrainingInterrupted as error:
+        return run_reporting_errors(run, args, exit_codes=((TrainingDiverged, 3),))
+    except TrainingInterrupted as error:  # a checkpoint of the current iteration was saved
         print(f"stopped: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("stopped: interrupted before a checkpoint could be saved; run the same command again to resume from "
               "the last complete checkpoint", file=sys.stderr)
         return 130
-    except TrainingDiverged as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 3
-    except (ValueError, FileNotFoundError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+
+
+def run(args):
+    from dgan_tf import weights
+    from dgan_tf.build import build_trainer
+    from dgan_tf.run import Run
+
+    if args.offline:
+        os.environ[weights.OFFLINE_ENV] = "1"  # read wherever a weight file is resolved (VGG19 here)
+    run_folder = Run(Path(args.run or f"runs/{args.dataset or DEFAULT_DATASET}-{args.variant or DEFAULT_VARIANT}"))
+    config = run_config(args, run_folder)
+    trainer = build_trainer(config, run_folder, xla=args.xla, vgg_weights=args.vgg_weights,
+                            progress=not args.no_progress)
+    print(f"dataset {config.dataset} {config.image_size[0]}x{config.image_size[1]}, variant {config.variant}, "
+          f"batch {config.batch_size}, iterations {trainer.step} -> {config.iterations}, "
+          f"backend {trainer.backend}, xla {trainer.xla}; outputs in {run_folder.folder}", flush=True)
+    losses = trainer.train()
     print("done: " + ", ".join(f"{k} {v:.4g}" for k, v in losses.items()))
-    print(f"samples: {run.latest_sample_path}; generator: {run.generator_path}")
+    print(f"samples: {run_folder.latest_sample_path}; generator: {run_folder.generator_path}")
     return 0

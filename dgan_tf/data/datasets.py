@@ -9,9 +9,10 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from dgan_tf.options import SPLITS
+
 from dgan_tf.images import ImageSize
 
-SPLITS = ("train", "test")
 REPO_ANNOTATIONS_DIR = Path(__file__).resolve().parents[2] / "annotations"
 
 MARKET_HELP = (
@@ -41,7 +42,9 @@ class DatasetNotFoundError(FileNotFoundError):
 class DatasetConfig:
     """Everything about one dataset at one image size: where it lives, how pairs are built, its schedule.
 
-    This registry is the one place a dataset is described: adding a dataset is adding an entry to DATASETS.
+    Training, pairs, evaluation and the config defaults read a dataset's facts here only. A new dataset is an
+    entry in DATASETS, plus a function in dgan_tf/data/prepare.py (and a name in options.PREPARED_DATASETS) if
+    its official download needs laying out; the generator's filters follow the image size, as in the original.
     """
 
     name: str

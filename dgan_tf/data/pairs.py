@@ -12,8 +12,8 @@ from dgan_tf.geometry.keypoints import TORSO_JOINTS
 
 def _rules(dataset):
     """The dataset's id and distractor rules, from the registry (unknown names fail with the choices)."""
-    config = get_dataset(dataset)
-    return config.id_separator, config.distractor_prefixes
+    data = get_dataset(dataset)
+    return data.id_separator, data.distractor_prefixes
 
 
 def item_id(name, dataset):

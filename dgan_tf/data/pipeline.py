@@ -13,7 +13,6 @@ import tensorflow as tf
 
 from dgan_tf.images import ImageReadError, ImageSize, read_image
 
-IMAGE_KEYS = ("source_image", "target_image")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -167,18 +166,18 @@ class ClearErrorIterator:
             raise ImageError(f"an image could not be loaded: {error.message.splitlines()[0]}") from None
 
 
-def dataset_for_split(config, split, batch_size, *, shuffle=True, seed=0, repeat=True, drop_remainder=True):
+def dataset_for_split(data, split, batch_size, *, shuffle=True, seed=0, repeat=True, drop_remainder=True):
     """DatasetConfig + split -> (ClearErrorIterator-ready dataset, pairs DataFrame, KeypointTable, paths)."""
     from dgan_tf.data.annotations import read_annotations, read_pairs
 
-    table = read_annotations(config.annotation_csv(split), image_size=config.image_size)
-    pairs = read_pairs(config.pairs_csv(split), known_names=set(table.names))
+    table = read_annotations(data.annotation_csv(split), image_size=data.image_size)
+    pairs = read_pairs(data.pairs_csv(split), known_names=set(table.names))
     if len(pairs) == 0:
-        raise NoPairsError(f"pair file {config.pairs_csv(split)} has a header but no pairs: nothing to load. "
+        raise NoPairsError(f"pair file {data.pairs_csv(split)} has a header but no pairs: nothing to load. "
                          "Write it with scripts/make_pairs.py (it needs images of the same person whose four "
                          "torso joints are present)")
-    images_dir = config.images_dir(split)
-    dataset = make_pair_dataset(images_dir, pairs, table, config.image_size, batch_size,
+    images_dir = data.images_dir(split)
+    dataset = make_pair_dataset(images_dir, pairs, table, data.image_size, batch_size,
                                 shuffle=shuffle, seed=seed, repeat=repeat, drop_remainder=drop_remainder)
     used = sorted(set(pd_column(pairs, "from")) | set(pd_column(pairs, "to")))
     paths = [str(Path(images_dir) / n) for n in used]

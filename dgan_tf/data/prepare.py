@@ -12,10 +12,9 @@ from pathlib import Path, PurePosixPath
 
 from dgan_tf.data.annotations import read_annotations
 from dgan_tf.data.datasets import get_dataset
+from dgan_tf.options import LINK_MODES, NAMINGS
 from dgan_tf.images import ImageReadError, ImageSize, read_image_size
 
-LINK_MODES = ("copy", "hardlink", "symlink")
-NAMINGS = ("defgan", "patn")
 MARKET_FOLDERS = {"train": "bounding_box_train", "test": "bounding_box_test"}
 MAX_LISTED = 5
 
@@ -103,7 +102,7 @@ def place_file(source, destination, mode="copy", skip_same_size=True):
 def prepare_market(source, data_root="data", mode="copy"):
     """bounding_box_train/test of a Market-1501 folder -> <data_root>/market-dataset/train/test; 128x64 checked."""
     source = Path(source)
-    config = get_dataset("market", data_root)
+    data = get_dataset("market", data_root)
     absent = [MARKET_FOLDERS[s] for s in MARKET_FOLDERS if not (source / MARKET_FOLDERS[s]).is_dir()]
     if absent:
         raise PrepareError(f"{source} is not a Market-1501 folder: missing {', '.join(absent)} "
@@ -112,11 +111,11 @@ def prepare_market(source, data_root="data", mode="copy"):
     for split, paths in images.items():
         if not paths:
             raise PrepareError(f"No .jpg images in {source / MARKET_FOLDERS[split]}")
-    _check_sizes(images["train"] + images["test"], config.image_size)  # before anything is written
+    _check_sizes(images["train"] + images["test"], data.image_size)  # before anything is written
 
     summary = PrepareSummary()
     for split, paths in images.items():
-        destination = config.data_dir / f"{config.file_prefixes[0]}-dataset" / split
+        destination = data.data_dir / f"{data.file_prefixes[0]}-dataset" / split
         destination.mkdir(parents=True, exist_ok=True)
         for image in paths:
             if place_file(image, destination / image.name, mode):
@@ -138,18 +137,18 @@ def prepare_fashion(source, annotations_dir=None, data_root="data", mode="copy",
     """DeepFashion In-shop img/ -> <data_root>/fasion-dataset/{train,test} with the flat names the CSVs use.
 
     Split membership comes from the annotation files (a name in both goes to test, as in the original);
-    annotations_dir=None looks where the dataset config does (next to the data, then annotations/);
+    annotations_dir=None looks where the dataset registry does (next to the data, then annotations/);
     otherwise the fashion CSVs found in annotations_dir are copied next to the data.
     """
     source = Path(source)
     if not source.is_dir():
         raise PrepareError(f"DeepFashion source folder not found: {source} (expected the unzipped In-shop img/ folder)")
-    config = get_dataset("fashion", data_root)
+    data = get_dataset("fashion", data_root)
     if annotations_dir is None:
-        csv_files = {split: config.annotation_csv(split) for split in ("train", "test")}
+        csv_files = {split: data.annotation_csv(split) for split in ("train", "test")}
     else:
         csv_files = {split: _annotation_file(annotations_dir, split) for split in ("train", "test")}
-    names = {split: set(read_annotations(path, config.image_size).names) for split, path in csv_files.items()}
+    names = {split: set(read_annotations(path, data.image_size).names) for split, path in csv_files.items()}
     if naming == "auto":
         naming = detect_naming(names["train"] | names["test"])
     elif naming not in NAMINGS:
@@ -171,20 +170,20 @@ def prepare_fashion(source, annotations_dir=None, data_root="data", mode="copy",
     if not placements:
         raise PrepareError(f"No image under {source} matches a name in {csv_files['train']} or {csv_files['test']} "
                            f"with naming={naming!r} (wrong --source folder, or the other naming?)")
-    _check_sizes([p[0] for p in placements], config.image_size)
+    _check_sizes([p[0] for p in placements], data.image_size)
     found = {name for _, _, name in placements}
     summary.missing = sorted((names["train"] | names["test"]) - found)
 
     for split in ("train", "test"):
-        (config.data_dir / f"{config.file_prefixes[0]}-dataset" / split).mkdir(parents=True, exist_ok=True)
+        (data.data_dir / f"{data.file_prefixes[0]}-dataset" / split).mkdir(parents=True, exist_ok=True)
     for image, split, name in placements:
-        destination = config.data_dir / f"{config.file_prefixes[0]}-dataset" / split / name
+        destination = data.data_dir / f"{data.file_prefixes[0]}-dataset" / split / name
         if place_file(image, destination, mode):
             summary.placed[split] += 1
         else:
             summary.already_present += 1
     if annotations_dir is not None:
-        _copy_csvs(annotations_dir, config.data_dir)
+        _copy_csvs(annotations_dir, data.data_dir)
     return summary
 
 

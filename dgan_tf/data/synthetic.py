@@ -32,12 +32,12 @@ from dgan_tf.geometry.keypoints import (
     R_ANKLE, R_ELBOW, R_HIP, R_KNEE, R_SHOULDER, R_WRIST, TORSO_JOINTS,
 )
 from dgan_tf.images import ImageSize
+from dgan_tf.options import SPLITS
 
 DATASET_NAME = "synthetic"
 FORMAT_VERSION = 1
 MARKER_NAME = "synthetic-complete.json"
 IMAGE_FOLDER = "synthetic-dataset"
-SPLITS = ("train", "test")
 JPEG_QUALITY = 95
 TEST_PAIR_SAMPLE = 12000  # the original samples min(12000, N) test pairs with seed 0 (SPEC §1)
 

@@ -12,6 +12,9 @@ Random weights exist for tests and smoke runs only, through the explicit `weight
 import numpy as np
 
 from dgan_tf import weights
+from dgan_tf.evaluation.inception_outputs import InceptionOutputs
+from dgan_tf.images import check_images
+from dgan_tf.options import INCEPTION_KINDS, PRETRAINED_WEIGHTS
 from dgan_tf.weights import WeightsNotFoundError  # noqa: F401  (part of this module's API)
 
 INPUT_SIZE = 299
@@ -23,9 +26,7 @@ WEIGHTS_URL = (
 )
 # The md5 Keras checks (keras/src/applications/inception_v3.py, include_top=True).
 WEIGHTS_MD5 = "9a0d58056eeedaa3f26cb7ebd46da564"
-WEIGHT_CHOICES = ("imagenet", "random")
 
-INCEPTION_KINDS = ("2015", "keras")
 DEFAULT_KIND = "2015"
 KERAS_LABEL = "Keras InceptionV3 (1000 classes): not comparable with published values"
 PATH_FLAGS = {"2015": "--inception-graph PATH", "keras": "--inception-weights PATH"}
@@ -73,8 +74,8 @@ def resolve_weights_path(weights_path=None, offline=False):
 
 def build_inception(weights="imagenet", weights_path=None, offline=False):
     """InceptionV3 mapping (B, 299, 299, 3) in [-1, 1] to [softmax (B, 1000), pool features (B, 2048)]."""
-    if weights not in WEIGHT_CHOICES:
-        raise ValueError(f"`weights` must be one of {WEIGHT_CHOICES}. Received: weights={weights!r}")
+    if weights not in PRETRAINED_WEIGHTS:
+        raise ValueError(f"`weights` must be one of {PRETRAINED_WEIGHTS}. Received: weights={weights!r}")
     if weights == "random" and weights_path is not None:
         raise ValueError(f"`weights_path` is only used with weights='imagenet'. Received: weights_path={weights_path!r}")
     path = resolve_weights_path(weights_path, offline=offline) if weights == "imagenet" else None
@@ -88,22 +89,6 @@ def build_inception(weights="imagenet", weights_path=None, offline=False):
                 f"Could not load InceptionV3 weights from {path} (expected {WEIGHTS_FILE}, include_top): {error}"
             ) from error
     return keras.Model(base.input, [base.output, base.get_layer("avg_pool").output], name="inception_v3_scores")
-
-
-def _check_images(images):
-    """A list of uint8 (H, W, 3) arrays from (N, H, W, 3) or a sequence; errors name the bad index."""
-    if isinstance(images, np.ndarray):
-        if images.ndim != 4:
-            raise ValueError(f"`images` must have shape (N, H, W, 3). Received: images.shape={images.shape}")
-        images = list(images)
-    images = list(images)
-    if not images:
-        raise ValueError("`images` is empty.")
-    for i, image in enumerate(images):
-        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
-            description = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
-            raise ValueError(f"Each image must be a uint8 (H, W, 3) array. Received: images[{i}] is {description}")
-    return images
 
 
 def preprocess(images):
@@ -125,18 +110,6 @@ def preprocess(images):
     return resized / 127.5 - 1.0
 
 
-
-class InceptionOutputs:
-    """What both Inception networks offer: `predictions_and_features`, and each of the two alone."""
-
-    def predictions(self, images):
-        """Softmax predictions (N, classes) for the Inception Score."""
-        return self.predictions_and_features(images)[0]
-
-    def pool_features(self, images):
-        """2048-d pool features (N, 2048) for FID."""
-        return self.predictions_and_features(images)[1]
-
 class InceptionScorer(InceptionOutputs):
     """Keras InceptionV3: batched forward passes giving IS softmax predictions and FID pool features at once.
 
@@ -157,7 +130,7 @@ class InceptionScorer(InceptionOutputs):
 
     def predictions_and_features(self, images):
         """uint8 images (N, H, W, 3) or a list of (H, W, 3) -> softmax (N, 1000), pool features (N, 2048)."""
-        images = _check_images(images)
+        images = check_images(images)
         starts = range(0, len(images), self.batch_size)
         if self.progress:
             from tqdm import tqdm

@@ -20,7 +20,8 @@ published, so the download is checked only by the graph's structure (the tensors
 import numpy as np
 
 from dgan_tf import weights
-from dgan_tf.evaluation.inception import InceptionOutputs, _check_images
+from dgan_tf.evaluation.inception_outputs import InceptionOutputs
+from dgan_tf.images import check_images
 from dgan_tf.weights import WeightsNotFoundError  # noqa: F401  (part of this module's API)
 
 GRAPH_FILE = "classify_image_graph_def.pb"
@@ -38,11 +39,6 @@ GRAPH = weights.WeightFile(
     python_argument="graph_path",
     alternatives="or use Keras's InceptionV3 with --inception keras (not comparable with published values); "
                  "or skip IS and FID with --no-inception.")
-
-
-def default_graph_path():
-    """Where the graph is looked for: <keras home>/models/classify_image_graph_def.pb."""
-    return weights.default_weights_path(GRAPH_FILE)
 
 
 def resolve_graph_path(graph_path=None, offline=False):
@@ -179,7 +175,7 @@ class Inception2015(InceptionOutputs):
         """uint8 images (N, H, W, 3) or a list of (H, W, 3) -> softmax (N, 1008), pool_3 features (N, 2048)."""
         import tensorflow as tf
 
-        images = _check_images(images)
+        images = check_images(images)
         batches = list(self._batches(images))
         if self.progress:
             from tqdm import tqdm

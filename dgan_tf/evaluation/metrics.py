@@ -11,8 +11,8 @@ from skimage.metrics import structural_similarity
 
 from dgan_tf.geometry.keypoints import MISSING, NUM_JOINTS
 from dgan_tf.images import ImageSize
+from dgan_tf.options import SSIM_VARIANTS
 
-SSIM_VARIANTS = ("original", "gfla")
 # Smallest image side each variant's window fits in (gaussian sigma 1.5 -> 11 px; GFLA win_size 51).
 _MIN_SIDE = {"original": 11, "gfla": 51}
 
@@ -235,11 +235,3 @@ def inception_score(images, scorer=None, splits=10):
         from dgan_tf.evaluation.inception import make_inception_scorer  # lazy: SSIM users need no Keras import
         scorer = make_inception_scorer()
     return inception_score_from_predictions(scorer.predictions(images), splits=splits)
-
-
-def fid(images_a, images_b, scorer=None):
-    """FID between two sets of uint8 images on Inception's 2048-d pool_3 features (see `inception_score`)."""
-    if scorer is None:
-        from dgan_tf.evaluation.inception import make_inception_scorer
-        scorer = make_inception_scorer()
-    return fid_from_features(scorer.pool_features(images_a), scorer.pool_features(images_b))

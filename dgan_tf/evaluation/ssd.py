@@ -26,6 +26,7 @@ import numpy as np
 from keras import layers, ops
 
 from dgan_tf import weights as _weights
+from dgan_tf.images import check_images
 from dgan_tf.weights import WeightsNotFoundError  # noqa: F401  (part of this module's API)
 
 INPUT_SIZE = 300
@@ -75,7 +76,6 @@ PRIOR_SPECS = {
 PRIOR_FLIP = True
 PRIOR_OFFSET = 0.5
 PRIOR_CLIP = {CAFFE: False, SSD_KERAS: True}
-NUM_PRIORS = {CAFFE: 8732, SSD_KERAS: 7308}
 
 # VGG16 (reduced, atrous fc6/fc7) then the extra layers: (name, filters, kernel, stride, pad) as in Caffe.
 _VGG_BLOCKS = (
@@ -392,21 +392,6 @@ def preprocess(image):
     return (image - np.asarray(MEAN_BGR, dtype=np.float32)).astype(np.float32)
 
 
-def _check_images(images):
-    """A list of uint8 (H, W, 3) arrays from (N, H, W, 3) or a sequence; errors name the bad index."""
-    if isinstance(images, np.ndarray):
-        if images.ndim != 4:
-            raise ValueError(f"`images` must have shape (N, H, W, 3). Received: images.shape={images.shape}")
-    images = list(images)
-    if not images:
-        raise ValueError("`images` is empty.")
-    for i, image in enumerate(images):
-        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
-            description = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
-            raise ValueError(f"Each image must be a uint8 (H, W, 3) RGB array. Received: images[{i}] is {description}")
-    return images
-
-
 # ---------------------------------------------------------------------------------------- weight files
 
 def _varint(buffer, position):
@@ -663,7 +648,7 @@ class SSDScorer:
 
     def predict(self, images):
         """uint8 RGB images (N, H, W, 3) or a list of (H, W, 3) -> loc (N, P, 4), conf (N, P, 21) float32."""
-        images = _check_images(images)
+        images = check_images(images)
         starts = range(0, len(images), self.batch_size)
         if self.progress:
             from tqdm import tqdm

@@ -43,8 +43,6 @@ LIMBS = (
     (8, R_ELBOW, R_WRIST, 9),
     (9, L_ELBOW, L_WRIST, 8),
 )
-# Lower limbs and forearms use the larger extension (SPEC §2).
-EXTENDED_LIMB_PARTS = (4, 5, 8, 9)
 
 # Skeleton edges for drawing (0-based joint pairs).
 SKELETON = (

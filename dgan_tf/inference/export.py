@@ -39,7 +39,6 @@ DEFAULT_MODEL_NAME = "dgan"
 DEFAULT_OUTPUT_DIR = "exports"
 FORMAT_VERSION = 1
 FLOAT_IMAGE_TOLERANCE = 1e-3  # serving_float accepts images in [-1 - tol, 1 + tol]
-PRECISIONS = ("float32", "bfloat16")  # what the exported graph computes in; inputs and outputs are the same
 # Layers that stay float32 in a bfloat16 export: pixel coordinates, affine fits and warps need the precision.
 FLOAT32_LAYERS = ("PoseHeatmaps", "PartGeometry", "DeformableSkip")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -127,9 +126,9 @@ def serving_generator(generator, precision="float32"):
     """
     import keras
 
-    from dgan_tf.options import check_choice
+    from dgan_tf.options import EXPORT_PRECISIONS, check_choice
 
-    check_choice("precision", precision, PRECISIONS)
+    check_choice("precision", precision, EXPORT_PRECISIONS)
     if precision == "float32":
         return generator
 

@@ -35,7 +35,6 @@ from dgan_tf.images import ImageSize, input_image_size
 
 # Per network per pair of the G-update minibatch (see the module docstring).
 TRAIN_STEP_MULTIPLIERS = {"generator": 4, "discriminator": 8, "features": 3}
-INFERENCE_MULTIPLIERS = {"generator": 1}
 
 # Layers with weights that are ignored on purpose (memory-bound: a few FLOPs per element).
 _MEMORY_BOUND_WITH_WEIGHTS = ("Normalization", "Norm")
@@ -48,10 +47,6 @@ class FlopCount:
     flops: int
     layers: tuple  # ((layer path, class name, flops), ...) for every counted layer
     ignored_layers: tuple  # ((layer path, class name), ...) layers that do work but are not counted
-
-    @property
-    def gflops(self):
-        return self.flops / 1e9
 
 
 def _conv_flops(layer, input_shape, output_shape):

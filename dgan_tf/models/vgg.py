@@ -10,7 +10,7 @@ import keras
 from keras import ops
 
 from dgan_tf import weights
-from dgan_tf.options import VGG_MEANS, check_choice
+from dgan_tf.options import PRETRAINED_WEIGHTS, VGG_MEANS, check_choice
 from dgan_tf.weights import WeightsNotFoundError  # noqa: F401  (part of this module's API)
 
 VGG19_NOTOP_FILENAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -19,7 +19,6 @@ VGG19_NOTOP_URL = (
 )
 # ImageNet channel means in BGR order (Caffe preprocessing).
 BGR_MEANS = (103.939, 116.779, 123.68)
-WEIGHTS_CHOICES = ("imagenet", "random")
 VGG19_LAYER_NAMES = tuple(
     f"block{block}_conv{conv}"
     for block, convs in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
@@ -90,8 +89,8 @@ def build_vgg_features(layer_name, weights_path=None, weights="imagenet", vgg_me
     """
     if layer_name not in VGG19_LAYER_NAMES:
         raise ValueError(f"Unknown VGG19 layer. Expected one of {VGG19_LAYER_NAMES}. Received: layer_name={layer_name!r}")
-    if weights not in WEIGHTS_CHOICES:
-        raise ValueError(f"Unknown weights. Expected one of {WEIGHTS_CHOICES}. Received: weights={weights!r}")
+    if weights not in PRETRAINED_WEIGHTS:
+        raise ValueError(f"Unknown weights. Expected one of {PRETRAINED_WEIGHTS}. Received: weights={weights!r}")
     if weights == "random" and weights_path is not None:
         raise ValueError(f"weights='random' takes no weights_path. Received: weights_path={weights_path!r}")
     path = resolve_vgg19_weights(weights_path, offline=offline) if weights == "imagenet" else None

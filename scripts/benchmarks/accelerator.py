@@ -49,7 +49,7 @@ INFERENCE = "generator"  # the variant name of inference rows (the generator alo
 INFERENCE_COMPILE_FRACTION = 0.3  # prior for the budget: inference compile / train-step compile (CPU: 8.6 / 45 s)
 
 
-def parse_args(argv):
+def build_parser():
     parser = argparse.ArgumentParser(prog="benchmark.py accelerator", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default=DEFAULT_SIZES, help="comma-separated HxW (default %(default)s)")
@@ -82,11 +82,31 @@ def parse_args(argv):
     parser.add_argument("--xla-dump", default=None, help="dump XLA HLO into this folder (sets XLA_FLAGS; first thing)")
     parser.add_argument("--pool", type=int, default=POOL_PAIRS, help="distinct synthetic pairs per size")
     parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def parse_args(argv):
+    parser = build_parser()
     args = parser.parse_args(argv)
     args.sizes = [parse_size(s) for s in args.sizes.split(",") if s]
     args.variants = [v for v in args.variants.split(",") if v]
     args.precisions = [p for p in args.precisions.split(",") if p]
     args.inference_batches = [int(b) for b in args.inference_batches.split(",") if b]
+    args.batches = [b if b == "paper" else int(b) for b in args.batches.split(",") if b]
+    try:
+        args.groups = row_groups(args)
+        if args.profile_row:
+            args.profile_row = parse_profile_row(args.profile_row)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.steps < 1 or args.warmup < 0:
+        parser.error("--steps must be >= 1 and --warmup >= 0")
+    return args
+
+
+def row_groups(args):
+    """[(size, variant, precision)] in priority order: --groups as given (a size-less item for every size), else
+    every size x train variant x precision, then the inference rows; --no-train / no inference batches filter."""
     if args.groups:
         groups = []
         for text in (g for g in args.groups.split(",") if g):
@@ -96,29 +116,27 @@ def parse_args(argv):
             elif len(parts) == 3:
                 groups.append((parse_size(parts[0]), parts[1], parts[2]))
             else:
-                parser.error(f"--groups takes [SIZE/]VARIANT/PRECISION items. Received: {text!r}")
-        args.groups = groups
+                raise ValueError(f"--groups takes [SIZE/]VARIANT/PRECISION items. Received: {text!r}")
         args.sizes = list(dict.fromkeys(size for size, _, _ in groups))
         args.variants = list(dict.fromkeys(v for _, v, _ in groups if v != INFERENCE))
         args.precisions = list(dict.fromkeys(p for _, _, p in groups))
     else:
-        args.groups = [(size, v, p) for size in args.sizes for v in args.variants for p in args.precisions]
+        groups = [(size, v, p) for size in args.sizes for v in args.variants for p in args.precisions]
         if args.inference_batches:
-            args.groups += [(size, INFERENCE, p) for size in args.sizes for p in args.precisions]
+            groups += [(size, INFERENCE, p) for size in args.sizes for p in args.precisions]
     if args.no_train:
-        args.groups = [g for g in args.groups if g[1] == INFERENCE]
+        groups = [g for g in groups if g[1] == INFERENCE]
     if not args.inference_batches:
-        args.groups = [g for g in args.groups if g[1] != INFERENCE]
-    if args.profile_row:
-        parts = args.profile_row.split("/")
-        if len(parts) != 4:
-            parser.error("--profile-row takes SIZE/VARIANT/PRECISION/BATCH, e.g. 256x256/full/mixed_bfloat16/32")
-        args.profile_row = (size_text(parse_size(parts[0])), parts[1], parts[2],
-                            parts[3] if parts[3] == "paper" else int(parts[3]))
-    args.batches = [b if b == "paper" else int(b) for b in args.batches.split(",") if b]
-    if args.steps < 1 or args.warmup < 0:
-        parser.error("--steps must be >= 1 and --warmup >= 0")
-    return args
+        groups = [g for g in groups if g[1] != INFERENCE]
+    return groups
+
+
+def parse_profile_row(text):
+    """SIZE/VARIANT/PRECISION/BATCH -> (size text, variant, precision, batch or 'paper')."""
+    parts = text.split("/")
+    if len(parts) != 4:
+        raise ValueError("--profile-row takes SIZE/VARIANT/PRECISION/BATCH, e.g. 256x256/full/mixed_bfloat16/32")
+    return size_text(parse_size(parts[0])), parts[1], parts[2], parts[3] if parts[3] == "paper" else int(parts[3])
 
 
 def parse_size(text):
