@@ -125,7 +125,7 @@ def build_models(config):
 
 
 def adam_optimizer(config):
-    """Adam of the run: lr 2e-4, beta_1 0.5, beta_2 0.999 (pose-gan conditional_gan.py:257-258 at 8693ec4) and
+    """Adam of the run: lr 2e-4, beta_1 0.5, beta_2 0.999 (pose-gan conditional_gan.py:259-260 at 8693ec4) and
     epsilon 1e-8 (Keras 2.0.8's default; Keras 3's is 1e-7), all from the config."""
     optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2,
                                       epsilon=config.adam_epsilon)

@@ -42,7 +42,9 @@ class RunConfig:
     beta_1: float = 0.5
     beta_2: float = 0.999
     precision: str = "float32"
-    # The original's quirks, reproduced by default (SPEC §1, §2, §5, §6); the clean choice second.
+    # The original's quirks, reproduced by default; the clean choice second. In pose-gan at 8693ec4: heatmaps
+    # pose_utils.py:58 under Python 2, warp gradient TF 1.x contrib's for pose_transform.py:45, VGG means
+    # gan/layer_utils.py:31-37 (submodule a4aa9a3), Adam conditional_gan.py:259-260 with Keras 2.0.8's epsilon.
     heatmaps: str = "staircase"  # options.HEATMAPS
     warp_gradient: str = "original"  # options.WARP_GRADIENTS
     vgg_mean: str = "original"  # options.VGG_MEANS

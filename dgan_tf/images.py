@@ -158,8 +158,9 @@ def read_image_size(path):
 def evaluation_uint8(image):
     """Image in [-1, 1] -> uint8 as the original's evaluation (test.py) did: (255 * ((x + 1) / 2.0)).astype(uint8).
 
-    TRUNCATED, not rounded (SPEC §7), in the image's own float precision as numpy did there (float32 for a
-    generator's output; integers are taken as float32). Values outside [-1, 1] are clipped.
+    TRUNCATED, not rounded (pose-gan test.py:86-87 at 8693ec4, deprocess_image), in the image's own float
+    precision as numpy did there (float32 for a generator's output; integers are taken as float32). Values outside
+    [-1, 1] are clipped.
     """
     image = np.asarray(image)
     if not np.issubdtype(image.dtype, np.floating):
@@ -184,7 +185,7 @@ def stored_pixels(image):
 
 
 def original_round_trip(pixels):
-    """uint8 pixels of a real image -> uint8 as the original's evaluation saw them (SPEC §7).
+    """uint8 pixels of a real image -> uint8 as the original's evaluation saw them (pose-gan test.py:94 at 8693ec4).
 
     Its loader held images in float64, (v / 255 - 0.5) * 2, and test.py truncated them back with
     evaluation_uint8: pixel values 1, 2, 5, 9, 10, 13, ... 58 (20 of the 256) come back one lower.

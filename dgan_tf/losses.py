@@ -1,4 +1,5 @@
-"""GAN and reconstruction losses of SPEC §5, in keras.ops (TensorFlow and JAX backends).
+"""GAN and reconstruction losses of the original, in keras.ops (TensorFlow and JAX backends).
+The original's: pose-gan gan/gan.py:67-103 (submodule a4aa9a3) and conditional_gan.py:232-298 at 8693ec4.
 
 All losses return a scalar float32. The reconstruction loss of a variant is built with
 `ReconstructionLoss` (L1 or nearest-neighbour loss, on pixels or on frozen VGG19 features).

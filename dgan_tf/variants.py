@@ -1,4 +1,5 @@
-"""The paper's ablation variants (SPEC §5) as named, frozen configurations: adding a variant is one entry here.
+"""The paper's ablation variants (Table 1) as named, frozen configurations: adding a variant is one entry here.
+The original's commands for them: pose-gan README.md:32-51 at 8693ec4.
 
 Each names the generator architecture, the reconstruction loss, the feature space it runs in and its
 weight lambda. The lambdas 0.5 (percloss) and 0.01 (full) were tuned for VGG19 feature magnitudes.

@@ -96,7 +96,8 @@ def test_identity_torso_gives_features_clipped_at_zero(rng):
     affines = np.tile(NO_POINT, (2, 10, 1))
     affines[:, 0] = IDENTITY
     output = np.asarray(DeformableSkip()([features, masks, affines]))
-    # Every other part contributes 0 (empty mask), so the max clips negatives to 0 (SPEC §2).
+    # Every other part contributes 0 (empty mask), so the max clips negatives to 0 (the original's reduce_max:
+    # pose-gan pose_transform.py:58-59 at 8693ec4).
     np.testing.assert_array_equal(output, np.maximum(features, 0))
 
 

@@ -1,4 +1,9 @@
-"""The original's quirks are a run's defaults (SPEC §1, §2, §5, §6), each one config.json field and one flag."""
+"""The original's quirks are a run's defaults, each one config.json field and one flag.
+
+The quirks (pose-gan at 8693ec4): the Python 2 staircase heatmaps (pose_utils.py:58), TF 1.x's inverse-warp gradient
+(pose_transform.py:45), the swapped VGG means (gan/layer_utils.py:31-37, submodule a4aa9a3) and Keras 2.0.8's Adam
+epsilon (conditional_gan.py:259-260).
+"""
 
 import json
 

@@ -74,7 +74,7 @@ def test_train_step_combines_forward_counts():
     ((256, 256), 138.07, 587.31, 602.49),
 ])
 def test_paper_networks(image_size, generator_gflop, train_dsc_gflop, train_full_gflop):
-    """The paper's networks at width 1: G forward ~138 GFLOP per image at 256x256 (PERFORMANCE.md)."""
+    """The paper's networks at width 1: G forward ~138 GFLOP per image at 256x256 (an analytic count of the layers)."""
     from dgan_tf.models.discriminator import build_discriminator
     from dgan_tf.models.generator import build_generator
     from dgan_tf.models.vgg import build_vgg_features

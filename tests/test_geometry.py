@@ -74,7 +74,10 @@ def test_masks_match_reference_on_real_pairs(real_geometry):
 
 
 def test_limb_masks_follow_the_crossing_rule_exactly(real_geometry):
-    """Limb masks equal scikit-image 0.13's even-odd crossing rule pixel for pixel (SPEC §2)."""
+    """Limb masks equal scikit-image 0.13's even-odd crossing rule pixel for pixel.
+
+    The original's grid_points_in_poly: pose-gan pose_transform.py:152 at 8693ec4.
+    """
     masks, size = real_geometry["masks"], real_geometry["size"]
     differing = 0
     for sample, keypoints_yx in enumerate(real_geometry["target"][:60]):

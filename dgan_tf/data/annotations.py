@@ -1,7 +1,8 @@
-"""Read and write the original's keypoint annotation and pair CSVs, with errors that name file and line (SPEC §1).
+"""Read and write the original's keypoint annotation and pair CSVs, with errors that name file and line.
 
-Annotation CSV: `:`-separated, header `name:keypoints_y:keypoints_x`, each coordinate field a JSON
-list of 18 integers (row y, then column x; -1 = missing joint). Pair CSV: plain CSV, header `from,to`.
+Annotation CSV (pose-gan compute_coordinates.py:216, 224 at 8693ec4): `:`-separated, header
+`name:keypoints_y:keypoints_x`, each coordinate field a JSON list of 18 integers (row y, then column x; -1 = missing
+joint). Pair CSV (create_pairs_dataset.py:26-28, 38): plain CSV, header `from,to`.
 """
 
 import csv

@@ -54,12 +54,14 @@ class DatasetConfig:
     file_prefixes: tuple  # spellings of the file prefix, preferred first ("fasion", "fashion")
     fallback_annotations_dir: Path | None  # the repo's annotations/ folder; None for generated data
     how_to_obtain: str
-    # Pairs (SPEC §1): the person/item id ends at the "first" or the "last" `_` of a name; names with
-    # these prefixes (Market's junk and distractors) never enter pairs.
+    # Pairs: the person/item id ends at the "first" (pose-gan create_pairs_dataset.py:18 at 8693ec4) or, for the
+    # PATN DeepFashion naming, the "last" `_` of a name; names with these prefixes (Market's junk and
+    # distractors, create_pairs_dataset.py:12) never enter pairs.
     id_separator: str = "first"
     distractor_prefixes: tuple = ()
-    nn_size: int = 3  # n of the n x n nearest-neighbour loss (SPEC §5)
-    # The schedule (SPEC §6): 90 "epochs" of 1000 iterations, batch 4 (2 for DeepFashion full).
+    nn_size: int = 3  # n of the n x n nearest-neighbour loss (pose-gan README.md:39, 49 at 8693ec4)
+    # The schedule: 90 "epochs" of 1000 iterations, batch 4 (2 for DeepFashion full) (pose-gan README.md:32-51
+    # and pose_dataset.py:57-58 at 8693ec4).
     batch_size: int = 4
     full_batch_size: int = 4  # batch size of the `full` variant
     iterations: int = 90_000

@@ -1,4 +1,5 @@
-"""Training/test pairs as the original built them: every ordered pair of valid images of one identity (SPEC §1).
+"""Training/test pairs as the original built them: every ordered pair of valid images of one identity.
+The original: pose-gan create_pairs_dataset.py:9-46 at 8693ec4.
 
 The ordering reproduces the original's (identities in order of first appearance, then
 itertools.permutations within each), so a seeded sample matches the original's pandas.sample.

@@ -1,4 +1,5 @@
-"""Lay out downloaded Market-1501 / DeepFashion images as the original expects (SPEC §1), without resizing.
+"""Lay out downloaded Market-1501 / DeepFashion images as the original expects, without resizing.
+The original's steps: pose-gan README.md:24-27 and data/split_fasion_dataset.py:18-56 at 8693ec4.
 
 Market-1501: bounding_box_train -> <root>/market-dataset/train, bounding_box_test -> .../test.
 DeepFashion In-shop: img/<GENDER>/<Category>/id_XXXXXXXX/NN_K_view.jpg is renamed to one flat name

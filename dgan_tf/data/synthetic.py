@@ -1,9 +1,10 @@
 """Synthetic articulated figures in the original dataset layout: the project's embedded default data.
 
-Each identity is a flat 2D figure made of the ten rigid parts of SPEC §2 with its own textures;
-each image is a new pose. Every part's texture is evaluated in the part's local frame (origin at a
-joint, axes along / across the limb, scaled by the limb length and the torso scale st), so the
-affine transforms computed from the keypoints as in SPEC §2 explain the motion of the pixels.
+Each identity is a flat 2D figure made of the original's ten rigid parts (pose-gan pose_transform.py:125-166 at
+8693ec4) with its own textures; each image is a new pose. Every part's texture is evaluated in the part's local
+frame (origin at a joint, axes along / across the limb, scaled by the limb length and the torso scale st), so the
+affine transforms computed from the keypoints as the original did (pose_transform.py:193-265) explain the motion of
+the pixels.
 
 Layout written by `make_synthetic_dataset(out_dir, ...)` (the original's, with `<ds>` = synthetic):
 
@@ -39,7 +40,7 @@ FORMAT_VERSION = 1
 MARKER_NAME = "synthetic-complete.json"
 IMAGE_FOLDER = "synthetic-dataset"
 JPEG_QUALITY = 95
-TEST_PAIR_SAMPLE = 12000  # the original samples min(12000, N) test pairs with seed 0 (SPEC §1)
+TEST_PAIR_SAMPLE = 12000  # min(12000, N) test pairs, seed 0, as pose-gan create_pairs_dataset.py:44 at 8693ec4
 
 # Defaults: 200 identities x 10 images = 2,000 images, 20 identities (200 images) held out for test.
 DEFAULT_IMAGE_SIZE = (128, 64)
@@ -439,7 +440,8 @@ def _paint_head(canvas, pose, identity):
     canvas.paint(box, coverage, colors, 1)
 
 
-# (side, segment) -> (part index of SPEC §2, joint A, joint B); segment names key body sizes and textures.
+# (side, segment) -> (part index in the original's order, joint A, joint B); segment names key body sizes and
+# textures. The order: pose-gan pose_transform.py:131-164 at 8693ec4.
 _LIMB_SEGMENTS = {
     ("r", "upper_arm"): (6, R_SHOULDER, R_ELBOW), ("l", "upper_arm"): (7, L_SHOULDER, L_ELBOW),
     ("r", "forearm"): (8, R_ELBOW, R_WRIST), ("l", "forearm"): (9, L_ELBOW, L_WRIST),
@@ -452,7 +454,8 @@ def render_figure(identity, pose, image_size, rng):
     """Paint `pose` of `identity` -> (image uint8 (H, W, 3), part_map int8 (H, W)).
 
     Draw order gives the occlusions: far arm, far leg, torso, near leg, neck, head, near arm.
-    part_map holds the part index (SPEC §2 order) owning each pixel, NECK_PART for the neck, -1 background.
+    part_map holds the part index (the order of pose-gan pose_transform.py:131-164 at 8693ec4) owning each pixel,
+    NECK_PART for the neck, -1 background.
     """
     reference = image_size[0] / BODY_HEIGHT  # texture units: pixels of a figure at nominal scale
     background = np.array([rng.uniform(175, 245) for _ in range(3)])
@@ -489,7 +492,7 @@ def render_figure(identity, pose, image_size, rng):
 
 
 def _torso_scale(joints_xy):
-    """st = sqrt(mean(|Rhip - Rsho|^2, |Lhip - Lsho|^2)) (SPEC §2)."""
+    """st = sqrt(mean(|Rhip - Rsho|^2, |Lhip - Lsho|^2)) (pose-gan pose_transform.py:101-104 at 8693ec4)."""
     right = np.sum((joints_xy[R_HIP] - joints_xy[R_SHOULDER]) ** 2)
     left = np.sum((joints_xy[L_HIP] - joints_xy[L_SHOULDER]) ** 2)
     return float(np.sqrt((right + left) / 2))

@@ -1,4 +1,5 @@
-"""Inception networks for the Inception Score and FID (SPEC §7): the selector, and Keras's InceptionV3.
+"""Inception networks for the Inception Score and FID: the selector, and Keras's InceptionV3.
+The original's IS: pose-gan gan/inception_score.py:24-52 (submodule a4aa9a3), called by test.py:125 at 8693ec4.
 
 Two networks, chosen with `make_inception_scorer(kind)`:
 - "2015" (default): the 2015 Inception graph the published IS (OpenAI) and FID (TTUR) values were computed

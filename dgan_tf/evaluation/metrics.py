@@ -1,4 +1,5 @@
-"""Evaluation metrics of the original test.py (SPEC §7): SSIM, mask-SSIM, Inception Score and FID.
+"""Evaluation metrics of the original test.py (pose-gan test.py:26-57 at 8693ec4): SSIM, mask-SSIM, Inception Score
+and FID.
 
 Numpy in, float out. Images are uint8 (H, W, 3), as the original scored them after 255 (x + 1) / 2.
 The Inception network itself lives in `dgan_tf.evaluation.inception`; this module holds the arithmetic.

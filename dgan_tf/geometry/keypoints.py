@@ -1,4 +1,5 @@
-"""The 18-joint OpenPose/COCO keypoint layout and the ten rigid body parts (SPEC §1-§2).
+"""The 18-joint OpenPose/COCO keypoint layout and the ten rigid body parts.
+The original's: pose-gan pose_utils.py:23-26 (LABELS) and pose_transform.py:125-166 (pose_masks) at 8693ec4.
 
 Keypoint arrays are (..., 18, 2) in (row y, column x) order; -1 marks a missing joint.
 """
@@ -21,9 +22,9 @@ L_SHOULDER, L_ELBOW, L_WRIST = 5, 6, 7
 R_HIP, R_KNEE, R_ANKLE = 8, 9, 10
 L_HIP, L_KNEE, L_ANKLE = 11, 12, 13
 
-# Torso joints: all four present makes an image valid for pairs (SPEC §1).
+# Torso joints: all four present makes an image valid for pairs (pose-gan pose_transform.py:89-91 at 8693ec4).
 TORSO_JOINTS = (R_SHOULDER, L_SHOULDER, R_HIP, L_HIP)
-# Points used for the head part (SPEC §2): nose and the four eye/ear points.
+# Points used for the head part (pose-gan pose_transform.py:134 at 8693ec4): nose and the four eye/ear points.
 HEAD_JOINTS = (NOSE, 14, 15, 16, 17)
 
 NUM_PARTS = 10

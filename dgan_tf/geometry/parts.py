@@ -1,4 +1,4 @@
-"""Part masks and part affine transforms from two keypoint sets (SPEC §2, [pose_transform.py]).
+"""Part masks and part affine transforms from two keypoint sets (pose-gan pose_transform.py:101-265 at 8693ec4).
 
 Batched re-implementation of the original's per-pair numpy/scikit-image geometry in `keras.ops`,
 so that it runs in tf.data, under XLA and under JAX jit. Keypoints are (B, 18, 2) in (y, x);
@@ -16,7 +16,7 @@ HEAD_RADIUS_FACTOR = 0.4
 LIMB_HALF_WIDTH_FACTOR = 0.2
 LIMB_START_EXTENSION = 0.1
 # End extensions per limb part 2..9: the masks use 0.5 for lower limbs and forearms, the affines
-# 0.3 (an original quirk, SPEC §2).
+# 0.3 (an original quirk: pose-gan pose_transform.py:154-164 for the masks, 253-263 for the affines, at 8693ec4).
 MASK_END_EXTENSIONS = (0.1, 0.1, 0.5, 0.5, 0.1, 0.1, 0.5, 0.5)
 AFFINE_END_EXTENSIONS = (0.1, 0.1, 0.3, 0.3, 0.1, 0.1, 0.3, 0.3)
 # Torso fit point order of the original: Rhip, Lhip, Lsho, Rsho.
@@ -186,8 +186,8 @@ def part_masks(keypoints_target_yx, image_size):
     """Target keypoints (B, 18, 2) in (y, x) -> part masks (B, 10, H, W) float32 in {0, 1}.
 
     Drawn in the target pose at full resolution: torso = whole image, head = square, limbs =
-    rectangles (SPEC §2). A part whose joints are missing is empty. Every part is a range of
-    rows per column, so the full-size masks are written in one pass.
+    rectangles (pose-gan pose_transform.py:125-166 at 8693ec4, pose_masks). A part whose joints are missing is
+    empty. Every part is a range of rows per column, so the full-size masks are written in one pass.
     """
     _check_keypoints(keypoints_target_yx, "keypoints_target_yx")
     height, width = ImageSize.of(image_size)
@@ -288,8 +288,8 @@ def _joint_fit_points(x1, y1, x2, y2, shared, joints):
 def part_affines(keypoints_source_yx, keypoints_target_yx):
     """Source and target keypoints (B, 18, 2) in (y, x) -> affines (B, 10, 8) float32, target -> source.
 
-    Full-resolution pixels, [a0 a1 a2 b0 b1 b2 0 0] with x_in = a0 x + a1 y + a2, y_in = b0 x +
-    b1 y + b2; parts without a valid fit get no_point (identity, +1000 px), see SPEC §2.
+    Full-resolution pixels, [a0 a1 a2 b0 b1 b2 0 0] with x_in = a0 x + a1 y + a2, y_in = b0 x + b1 y + b2; parts
+    without a valid fit get no_point (identity, +1000 px), see pose-gan pose_transform.py:201-210 at 8693ec4.
     """
     _check_keypoints(keypoints_source_yx, "keypoints_source_yx")
     _check_keypoints(keypoints_target_yx, "keypoints_target_yx")

@@ -1,8 +1,8 @@
-"""Independent per-pair numpy/scikit-image reference for part masks and affines (SPEC §2).
+"""Independent per-pair numpy/scikit-image reference for part masks and affines.
 
-Follows the original [pose_transform.py] literally, one pair at a time, so that the batched
-keras.ops implementation in dgan_tf.geometry.parts can be checked against it (tests, benchmark). Like the original, it
-assumes the four torso joints are present in both images (it raises KeyError otherwise).
+Follows the original (pose-gan pose_transform.py:101-265 at 8693ec4) literally, one pair at a time, so that the
+batched keras.ops implementation in dgan_tf.geometry.parts can be checked against it (tests, benchmark). Like the
+original, it assumes the four torso joints are present in both images (it raises KeyError otherwise).
 """
 
 import numpy as np

@@ -1,7 +1,8 @@
 """Poses for pose transfer: a row of an annotation CSV, an OpenPose JSON file, or a sequence of either.
 
 A POSE argument is one of
-  annotations.csv:NAME   the row NAME of an annotation CSV (the original's format, SPEC §1)
+  annotations.csv:NAME   the row NAME of an annotation CSV (the original's format, pose-gan
+                         compute_coordinates.py:216, 224 at 8693ec4)
   annotations.csv        every row of it, in file order (a sequence)
   frame.json             an OpenPose output file: `pose_keypoints_2d` in COCO-18 (54 values) or BODY_25 (75)
   FOLDER                 every *.json in it, in natural order (OpenPose's per-frame output of a video)

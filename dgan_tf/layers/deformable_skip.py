@@ -1,4 +1,4 @@
-"""The deformable skip connection (SPEC §2 "Applying them in the network", [AffineTransformLayer]).
+"""The deformable skip connection (pose-gan pose_transform.py:21-78 at 8693ec4, AffineTransformLayer).
 
 Warps an appearance feature map once per body part with that part's affine transform, keeps the
 part's mask, and combines the parts with an element-wise maximum, part by part.

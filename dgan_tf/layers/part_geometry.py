@@ -1,4 +1,5 @@
-"""Part masks and affines computed from keypoints inside a model (SPEC §2), no gradient."""
+"""Part masks and affines computed from keypoints inside a model (pose-gan pose_transform.py:125-265 at 8693ec4),
+no gradient."""
 
 import keras
 from keras import ops

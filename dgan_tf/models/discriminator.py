@@ -1,4 +1,4 @@
-"""The conditional PatchGAN discriminator of the original (SPEC §4, [conditional_gan.make_discriminator]).
+"""The conditional PatchGAN discriminator of the original (pose-gan conditional_gan.py:146-182 at 8693ec4).
 
 D(source image, source heatmap, image, target heatmap) -> patch probabilities (B, h, w, 1):
 3x1 patches at 128x64, 7x7 at 256x256; 2,803,782 parameters with the scalar norm.

@@ -14,9 +14,9 @@ element, memory-bound), the pose heatmaps, the part masks and affines (the geome
 deformable skips' per-part gather warps (memory-bound gathers; `ignored_layers` lists them), the
 losses (the nearest-neighbour loss does n x n x C subtract-abs-min per feature pixel: memory-bound).
 
-A training iteration (SPEC §6, `dgan_tf.training.gan`) takes three minibatches of B pairs and counts
-per pair of the G-update minibatch (what "images/s" counts), with backward = 2 x forward for a
-network whose weights get gradients (data gradient + weight gradient, each about one forward) and
+A training iteration (pose-gan gan/train.py:58-69 (submodule a4aa9a3), `dgan_tf.training.gan`) takes three
+minibatches of B pairs and counts per pair of the G-update minibatch (what "images/s" counts), with backward = 2 x
+forward for a network whose weights get gradients (data gradient + weight gradient, each about one forward) and
 backward = 1 x forward for a network that is only differentiated through (D in the G update, VGG19):
 
     D update:  G forward (fake minibatch)                          1 G

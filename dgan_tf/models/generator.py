@@ -1,4 +1,4 @@
-"""The U-Net generator of the original (SPEC §3, [conditional_gan.make_generator]).
+"""The U-Net generator of the original (pose-gan conditional_gan.py:16-143 at 8693ec4, make_generator).
 
 two_stream (the paper's deformable GAN): an appearance encoder over source image + source heatmap,
 a pose encoder over the target heatmap, appearance skips 0-3 warped part by part with

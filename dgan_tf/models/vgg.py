@@ -1,4 +1,5 @@
-"""Frozen VGG19 feature extractor for the perceptual and nearest-neighbour losses (SPEC §5).
+"""Frozen VGG19 feature extractor for the perceptual and nearest-neighbour losses.
+The original's: pose-gan gan/layer_utils.py:28-47 (submodule a4aa9a3), content_features_model.
 
 Takes images in [-1, 1], applies Caffe preprocessing and returns post-ReLU features of one layer.
 Weights: the path given (--vgg-weights), else the Keras cache, else downloaded from Keras's URL with its

@@ -155,7 +155,8 @@ def size_text(size):
 def synthetic_pool(image_size, pairs, seed=0):
     """`pairs` same-identity (source, target) pairs of rendered figures: images in [-1, 1], keypoints (y, x).
 
-    Images whose four torso joints were all detected are preferred, as the pair lists do (SPEC §1).
+    Images whose four torso joints were all detected are preferred, as the pair lists do (pose-gan
+    create_pairs_dataset.py:9-14 at 8693ec4).
     """
     import numpy as np
 

@@ -3,7 +3,7 @@
 Usage: python scripts/benchmark.py geometry [--pairs 64] [--batch 16] [--repeats 5] [--levels 0,1,2,3]
          [--samplings nearest,bilinear] [--warp-gradient original|exact|both] [--skip-only]
 Prints the machine, then a table of medians with the 1-minute load average after each row.
-Target (PERFORMANCE.md): masks + affines for 64 pairs
+Target (set for this project): masks + affines for 64 pairs
 at 256x256 in <= 50 ms on the 2-core CPU.
 """
 
@@ -21,7 +21,8 @@ sys.path.insert(0, str(REPO_ROOT))
 from _common import machine_description, median_seconds  # noqa: E402
 
 IMAGE_SIZE = (256, 256)
-# DeepFashion generator: appearance encoder level i has 256 / 2^i pixels and these filters (SPEC §3).
+# DeepFashion generator: appearance encoder level i has 256 / 2^i pixels and these filters (pose-gan
+# conditional_gan.py:110 at 8693ec4).
 LEVEL_FILTERS = (64, 128, 256, 512)
 SHARED = REPO_ROOT.parent / "shared" / "annotations_real"
 

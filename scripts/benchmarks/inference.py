@@ -7,7 +7,7 @@ The paper's networks (width 1.0, random weights: speed does not depend on them) 
 latency over --repeats calls and median batch-32 throughput over --large-repeats calls, each after a warm-up
 call (tracing, Grappler); the paths' calls are interleaved, so that other jobs on the machine slow them alike. Keras gets float images in [-1, 1]; the exports (float32, and bfloat16 with
 --precisions) get uint8 images and convert them in their graph, as TF Serving would run them. Goal
-(PERFORMANCE.md): Market (128x64) <= 150 ms per image at batch 1 on the 2-core CPU.
+(set for this project): Market (128x64) <= 150 ms per image at batch 1 on the 2-core CPU.
 """
 
 import argparse
