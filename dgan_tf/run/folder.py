@@ -130,20 +130,26 @@ class Run:
             raise FileNotFoundError(f"{path} not found: train first (python scripts/train.py --run {self.folder}) or "
                                     "give a run folder that holds generator.keras")
         _check_zip(path)
+        if config is None and self.has_config():
+            config = self.load_config()
+        declared = _declared_image_size(path)  # refuse another run's model before the slow load
+        if config is not None and declared is not None and declared != tuple(config.image_size):
+            raise self._size_mismatch(path, declared, config)
         try:
             generator = keras.saving.load_model(path, compile=False)
         except Exception as error:  # Keras raises KeyError, TypeError, ValueError... for malformed files
             reason = str(error).splitlines()[0] if str(error) else ""
             raise _unreadable(path, f"{type(error).__name__}: {reason[:300]}".rstrip(": ")) from None
         image_size = check_generator(generator, path)
-        if config is None and self.has_config():
-            config = self.load_config()
         if config is not None and image_size != tuple(config.image_size):
-            raise GeneratorFileError(
-                f"{path} takes images of {image_size[0]}x{image_size[1]}, but the run's {self.config_path} says "
-                f"{config.image_size[0]}x{config.image_size[1]}: the model file belongs to another run; give the "
-                "matching run folder")
+            raise self._size_mismatch(path, image_size, config)
         return generator
+
+    def _size_mismatch(self, path, image_size, config):
+        return GeneratorFileError(
+            f"{path} takes images of {image_size[0]}x{image_size[1]}, but the run's {self.config_path} says "
+            f"{config.image_size[0]}x{config.image_size[1]}: the model file belongs to another run; give the matching "
+            "run folder")
 
     def save_generator(self, generator):
         """Write generator.keras atomically (a temporary sibling, then a rename); WriteError names the file."""
@@ -202,6 +208,21 @@ def _check_zip(path):
         raise _unreadable(path, f"{type(error).__name__}: {error}") from None
     if damaged is not None:
         raise _unreadable(path, f"its entry {damaged} is damaged")
+
+
+def _declared_image_size(path):
+    """(H, W) of the `source_image` input declared in a .keras file's config.json, or None when it says otherwise."""
+    import json
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            model = json.loads(archive.read("config.json"))
+        for layer in model["config"]["layers"]:
+            if layer["class_name"] == "InputLayer" and layer["config"]["name"] == "source_image":
+                return tuple(int(v) for v in layer["config"]["batch_shape"][1:3])
+    except (KeyError, TypeError, ValueError, zipfile.BadZipFile):
+        return None
+    return None
 
 
 def check_generator(model, path="the model"):
