@@ -14,12 +14,12 @@ import time
 import numpy as np
 import pytest
 
-from dgan_tf.files import WriteError, write_error
-from dgan_tf.outputs import OutputPathError, check_output_file, check_output_folder
 from tests.conftest import REPO_ROOT
 
 
 def test_an_output_file_is_not_a_folder_an_input_or_an_existing_file_without_force(tmp_path):
+    from dgan_tf.outputs import OutputPathError, check_output_file
+
     (tmp_path / "folder").mkdir()
     (tmp_path / "file").write_text("x")
     source = tmp_path / "source.csv"
@@ -41,6 +41,8 @@ def test_an_output_file_is_not_a_folder_an_input_or_an_existing_file_without_for
 
 
 def test_an_output_folder_is_not_a_file_and_what_goes_inside_has_the_right_kind(tmp_path):
+    from dgan_tf.outputs import OutputPathError, check_output_folder
+
     (tmp_path / "file").write_text("x")
     run = tmp_path / "run"
     (run / "config.json").mkdir(parents=True)
@@ -61,13 +63,19 @@ def test_an_output_folder_is_not_a_file_and_what_goes_inside_has_the_right_kind(
 
 
 def test_a_folder_that_cannot_be_written_is_named_before_any_work(tmp_path, monkeypatch):
+    from dgan_tf.files import WriteError
+    from dgan_tf.outputs import check_output_file
+
     monkeypatch.setattr(os, "access", lambda path, mode: str(path) != str(tmp_path))  # root may write anywhere
-    with pytest.raises(WriteError, match=rf"cannot write .*out.csv: the folder {tmp_path} is read-only or not writable"):
+    with pytest.raises(WriteError, match=rf"cannot write .*out.csv: the folder {tmp_path} is read-only or not "
+                                         "writable"):
         check_output_file(tmp_path / "new" / "out.csv", "--output")
 
 
 def test_tensorflows_full_disk_and_permission_errors_become_write_errors(tmp_path):
     import tensorflow as tf
+
+    from dgan_tf.files import WriteError, write_error
 
     full = tf.errors.ResourceExhaustedError(None, None, "/x/variables/part-0; No space left on device [Op:SaveV2]")
     error = write_error(full, tmp_path / "dgan" / "1")
@@ -82,31 +90,37 @@ def test_tensorflows_full_disk_and_permission_errors_become_write_errors(tmp_pat
 # ---- every program that writes checks its outputs first (before data, models or the network are touched)
 
 
-def _programs(tmp, data_root):
-    """(program, argv, expected message): each output sits under a file, or is the wrong kind, or is an input."""
-    a_file = tmp / "a_file"
-    return [
-        ("train", ["--run", str(a_file), "--data-root", data_root], "--run .*a_file is a file, not a folder"),
-        ("train", ["--run", str(tmp / "run")], "run/checkpoints is a file, but this program writes a folder"),
-        ("test", ["--score-dir", str(tmp), "--dataset", "synthetic", "--data-root", data_root, "--output-dir",
-                  str(a_file / "scores")], "--output-dir .*a_file/scores cannot be written: .*a_file is a file"),
-        ("export", ["--run", str(tmp / "no-run"), "--output-dir", str(a_file)], "--output-dir .*a_file is a file"),
-        ("export", ["--run", str(tmp / "no-run"), "--output-dir", str(tmp), "--model-name", "a_file"],
-         "a_file is a file, but this program writes a folder of that name"),
-        ("transfer", ["--run", str(tmp / "no-run"), "--source", str(tmp / "photo.png"), "--source-pose",
-                      str(tmp / "pose.json"), "--target-pose", str(tmp / "pose.json"), "--output-dir",
-                      str(a_file / "out")], "--output-dir .*a_file/out cannot be written"),
-        ("transfer", ["--run", str(tmp / "no-run"), "--source", str(tmp / "photo.png"), "--source-pose",
-                      str(tmp / "pose.json"), "--target-pose", str(tmp / "pose.json"), "--write-request",
-                      str(tmp / "pose.json")], "--write-request .*pose.json is the --source-pose file"),
-        ("make_pairs", [str(tmp / "annotations.csv"), "--output", str(a_file / "pairs.csv"), "--dataset",
-                        "synthetic"], "--output .*pairs.csv cannot be written: .*a_file is a file"),
-        ("make_synthetic", ["--output-dir", str(a_file)], "--output-dir .*a_file is a file, not a folder"),
-        ("prepare_dataset", ["market", "--source", str(tmp), "--data-root", str(a_file)],
-         "--data-root .*a_file is a file, not a folder"),
-        ("estimate_keypoints", [str(tmp / "photo.png"), "--output", str(tmp / "photo.png"), "--force"],
-         r"--output .*photo.png is one of the input images \(.*photo.png\)"),
-    ]
+TRANSFER = ["--run", "{tmp}/no-run", "--source", "{tmp}/photo.png", "--source-pose", "{tmp}/pose.json",
+            "--target-pose", "{tmp}/pose.json"]
+TRAIN = ["--data-root", "{data}", "--width", "0.0625", "--iterations", "1", "--batch-size", "1", "--features",
+         "pixels", "--no-xla", "--no-progress"]
+# (program, argv, expected message): each output sits under a file, is of the wrong kind, or is an input.
+OUTPUT_CASES = {
+    "train --run a file": ("train", ["--run", "{tmp}/a_file", *TRAIN], "--run .*a_file is a file, not a folder"),
+    "train checkpoints a file": ("train", ["--run", "{tmp}/run", *TRAIN],
+                                 "run/checkpoints is a file, but this program writes a folder"),
+    "test --output-dir under a file": (
+        "test", ["--score-dir", "{tmp}", "--dataset", "synthetic", "--data-root", "{data}", "--output-dir",
+                 "{tmp}/a_file/scores", "--no-progress"], "--output-dir .*a_file/scores cannot be written: "),
+    "export --output-dir a file": ("export", ["--run", "{tmp}/no-run", "--output-dir", "{tmp}/a_file"],
+                                   "--output-dir .*a_file is a file"),
+    "export model folder a file": ("export", ["--run", "{tmp}/no-run", "--output-dir", "{tmp}", "--model-name",
+                                              "a_file"], "a_file is a file, but this program writes a folder"),
+    "transfer --output-dir under a file": ("transfer", [*TRANSFER, "--output-dir", "{tmp}/a_file/out"],
+                                           "--output-dir .*a_file/out cannot be written"),
+    "transfer --write-request an input": ("transfer", [*TRANSFER, "--write-request", "{tmp}/pose.json"],
+                                          "--write-request .*pose.json is the --source-pose file"),
+    "make_pairs --output under a file": ("make_pairs", ["{tmp}/annotations.csv", "--output", "{tmp}/a_file/p.csv",
+                                                        "--dataset", "synthetic"],
+                                         "--output .*p.csv cannot be written"),
+    "make_synthetic --output-dir a file": ("make_synthetic", ["--output-dir", "{tmp}/a_file"],
+                                           "--output-dir .*a_file is a file, not a folder"),
+    "prepare_dataset --data-root a file": ("prepare_dataset", ["market", "--source", "{tmp}", "--data-root",
+                                                               "{tmp}/a_file"], "--data-root .*a_file is a file"),
+    "estimate_keypoints --output an input": ("estimate_keypoints", ["{tmp}/photo.png", "--output", "{tmp}/photo.png",
+                                                                    "--force"],
+                                             r"--output .*photo.png is one of the input images \(.*photo.png\)"),
+}
 
 
 @pytest.fixture
@@ -115,7 +129,7 @@ def program_inputs(tmp_path):
     from tests.serving_helpers import STANDING_POSE, write_openpose
 
     (tmp_path / "a_file").write_text("not a folder")
-    (tmp_path / "run" / "checkpoints").parent.mkdir()
+    (tmp_path / "run").mkdir()
     (tmp_path / "run" / "checkpoints").write_text("not a folder")
     write_image_atomic(tmp_path / "photo.png", np.zeros((128, 64, 3), np.uint8))
     write_openpose(tmp_path / "pose.json", [STANDING_POSE])
@@ -123,13 +137,14 @@ def program_inputs(tmp_path):
     return tmp_path
 
 
-def test_every_program_that_writes_checks_its_outputs_before_any_work(program_inputs, tiny_data_root, capsys):
-    for program, argv, message in _programs(program_inputs, tiny_data_root):
-        module = importlib.import_module(f"dgan_tf.cli.{program}")
-        assert module.main(argv + (["--no-progress"] if program in ("train", "test") else [])) == 2, program
-        err = capsys.readouterr().err
-        assert err.startswith("error: ") and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-        assert re.search(message, err), (program, err)
+@pytest.mark.parametrize("case", sorted(OUTPUT_CASES))
+def test_every_program_that_writes_checks_its_outputs_before_any_work(case, program_inputs, tiny_data_root, capsys):
+    program, argv, message = OUTPUT_CASES[case]
+    module = importlib.import_module(f"dgan_tf.cli.{program}")
+    assert module.main([a.format(tmp=program_inputs, data=tiny_data_root) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert re.search(message, err), err
     assert (program_inputs / "a_file").read_text() == "not a folder"
     assert sorted(p.name for p in (program_inputs / "run").iterdir()) == ["checkpoints"]
 
@@ -150,11 +165,15 @@ def test_ctrl_c_inside_any_program_is_one_line_and_exit_130(program, monkeypatch
 
     monkeypatch.setattr(module, "run", interrupted)
     argv = {"train": [], "test": [], "export": ["--run", "r"], "make_synthetic": ["--output-dir", "o"],
-            "transfer": ["--run", "r", "--source", "s", "--source-pose", "p", "--target-pose", "t", "--output-dir", "o"],
+            "transfer": ["--run", "r", "--source", "s", "--source-pose", "p", "--target-pose", "t",
+                         "--output-dir", "o"],
             "estimate_keypoints": ["a.png", "--output", "a.csv"], "make_pairs": ["a.csv", "--output", "p.csv",
                                                                              "--dataset", "synthetic"],
             "prepare_dataset": ["market", "--source", "s"]}[program]
-    assert module.main(argv) == 130
+    try:
+        assert module.main(argv) == 130
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped main()")
     err = capsys.readouterr().err.strip()
     assert err.startswith("stopped: interrupted") and len(err.splitlines()) == 1, err
     if program == "train":
@@ -168,7 +187,7 @@ def test_ctrl_c_while_a_script_loads_is_one_line_and_exit_130(tmp_path):
     process = subprocess.Popen([sys.executable, "scripts/make_pairs.py", str(tmp_path / "a.csv"), "--output",
                                 str(tmp_path / "p.csv"), "--dataset", "synthetic"], cwd=REPO_ROOT, env=env,
                                stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0)
+    time.sleep(0.5)  # Python's own start is over (its SIGINT handler set); importing dgan_tf takes seconds
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err[-2000:]

@@ -380,7 +380,6 @@ def test_score_dir_names_missing_pairs_and_refuses_too_few(tiny_data_root, tmp_p
     """Half the pair images scored half the pairs with exit 0, only the title saying so."""
     from dgan_tf.cli.test import main
     from dgan_tf.data.annotations import read_pairs
-    from dgan_tf.evaluation.protocol import MIN_SCORED_FRACTION
 
     data = synthetic(tiny_data_root)
     pairs = read_pairs(data.pairs_csv("test"))
@@ -392,9 +391,11 @@ def test_score_dir_names_missing_pairs_and_refuses_too_few(tiny_data_root, tmp_p
         shutil.copy(Path(data.images_dir("test")) / pairs["to"].iloc[names.index(name)], folder / f"{name}.jpg")
     argv = ["--score-dir", str(folder), "--dataset", "synthetic", "--data-root", tiny_data_root, "--no-inception",
             "--no-ds", "--no-progress"]
-    assert len(kept) < MIN_SCORED_FRACTION * len(names)
     assert main(argv) == 2
     err = capsys.readouterr().err
+    from dgan_tf.evaluation.protocol import MIN_SCORED_FRACTION
+
+    assert len(kept) < MIN_SCORED_FRACTION * len(names)
     assert f"holds images for {len(kept)} of the {len(names)} pairs" in err and f"Missing: {names[len(kept)]}" in err
     assert "--allow-missing" in err and not (tmp_path / "method-scores").exists()
     assert main(argv + ["--allow-missing"]) == 0

@@ -7,8 +7,8 @@ pose environment (mediapipe 0.10.21 pins numpy<2); the wrapper creates it on fir
   bash scripts/with_pose_env.sh python scripts/estimate_keypoints.py a.jpg b.png --output ann.csv --min-visibility 0.3
 
 Images with no person get a row of -1 (pair making skips them); unreadable files are left out; both
-are listed with the reason. --output must not be one of the images; an existing one needs --force. Exit status: 0 when at least one image was annotated, 1 when none was,
-2 on bad arguments.
+are listed with the reason. --output must not be one of the images; an existing one needs --force. Exit status:
+0 when at least one image was annotated, 1 when none was, 2 on bad arguments.
 """
 
 import argparse

@@ -247,28 +247,25 @@ def _check_zip(path):
         raise _unreadable(path, f"its entry {damaged} is damaged")
 
 
-def _foreign_class(node):
+def _foreign_class(model):
     """'module.Class' of the first object in a .keras config that is neither Keras's nor a registered dgan_tf
     layer (a Python lambda, a function or class of any other package), else None."""
-    if isinstance(node, dict):
-        if "class_name" in node:
-            module, name, registered = node.get("module"), str(node.get("class_name")), node.get("registered_name")
-            keras = isinstance(module, str) and (module == "keras" or module.startswith("keras."))
-            ours = (isinstance(module, str) and module.startswith("dgan_tf.") and isinstance(registered, str)
-                    and registered.startswith("dgan_tf>"))
-            builtin = module is None  # Keras looks a bare name up among its own objects (and __keras_tensor__...)
-            foreign = isinstance(registered, str) and ">" in registered and not registered.startswith("dgan_tf>")
-            if name == "__lambda__" or foreign or not (keras or ours or builtin):
-                return f"{module}.{name}" if module else name
-        children = node.values()
-    elif isinstance(node, list):
-        children = node
-    else:
-        return None
-    for child in children:
-        found = _foreign_class(child)
-        if found:
-            return found
+    pending = [model]
+    while pending:  # a loop, not recursion: a crafted file may nest deeper than Python's stack
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(reversed(node))
+        elif isinstance(node, dict):
+            if "class_name" in node:
+                module, name, registered = node.get("module"), str(node.get("class_name")), node.get("registered_name")
+                keras = isinstance(module, str) and (module == "keras" or module.startswith("keras."))
+                ours = (isinstance(module, str) and module.startswith("dgan_tf.") and isinstance(registered, str)
+                        and registered.startswith("dgan_tf>"))
+                builtin = module is None  # Keras looks a bare name up among its own objects (__keras_tensor__...)
+                foreign = isinstance(registered, str) and ">" in registered and not registered.startswith("dgan_tf>")
+                if name == "__lambda__" or foreign or not (keras or ours or builtin):
+                    return f"{module}.{name}" if module else name
+            pending.extend(reversed(list(node.values())))
     return None
 
 
@@ -283,8 +280,8 @@ def _model_config(path):
         raise _unreadable(path, "its archive holds no config.json: not a Keras 3 model file") from None
     try:
         model = json.loads(text)
-    except ValueError as error:
-        raise _unreadable(path, f"its entry config.json is not valid JSON: {error}") from None
+    except (ValueError, RecursionError) as error:
+        raise _unreadable(path, f"its entry config.json is not valid JSON: {error or 'nested too deep'}") from None
     foreign = _foreign_class(model)
     if foreign:
         raise GeneratorFileError(
