@@ -97,6 +97,9 @@ def run_config(args, run):
     if run.has_config():
         print(f"Resuming the run in {run.folder}", flush=True)
         return resume_config(run.load_config(), explicit)
+    if run.checkpoint_files() or run.has_generator():
+        print(f"note: {run.config_path} is missing, though {run.folder} holds a run's files: its configuration is built "
+              "from the flags given, which must be those that started the run", file=sys.stderr, flush=True)
     dataset = explicit.pop("dataset", DEFAULT_DATASET)
     variant = explicit.pop("variant", DEFAULT_VARIANT)
     return build_run_config(dataset, variant, image_size=explicit.pop("image_size", None), **explicit)
