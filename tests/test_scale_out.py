@@ -172,6 +172,79 @@ def single_process_reference(data_root, steps, run_dir):
     return weights
 
 
+# ---- who the workers are, and what each trains on
+
+
+def test_tf_config_gives_the_number_of_workers_and_the_chief_first():
+    from dgan_tf.training.cluster import ClusterConfigError, parse_tf_config
+
+    workers = {"worker": ["10.0.0.1:2222", "10.0.0.2:2222"]}
+    assert parse_tf_config(json.dumps({"cluster": workers, "task": {"type": "worker", "index": 1}})) == (2, 1)
+    with_chief = dict(workers, chief=["10.0.0.3:2222"])
+    assert parse_tf_config(json.dumps({"cluster": with_chief, "task": {"type": "chief", "index": 0}})) == (3, 0)
+    assert parse_tf_config(json.dumps({"cluster": with_chief, "task": {"type": "worker", "index": 0}})) == (3, 1)
+    for text, message in (("{", "not valid JSON"), ("[]", "needs \"cluster\" and \"task\""),
+                          (json.dumps({"cluster": dict(workers, ps=["a:1"]), "task": {"type": "worker", "index": 0}}),
+                           "'chief' and 'worker' only"),
+                          (json.dumps({"cluster": workers, "task": {"type": "worker", "index": 2}}),
+                           "must name one of the cluster's tasks"),
+                          (json.dumps({"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}}),
+                           "non-empty list")):
+        with pytest.raises(ClusterConfigError, match=message):
+            parse_tf_config(text)
+
+
+def test_a_process_alone_is_its_own_chief(monkeypatch):
+    from dgan_tf.training.cluster import Cluster, ClusterConfigError, join_cluster, leave_cluster
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    monkeypatch.delenv("JAX_COORDINATOR_ADDRESS", raising=False)
+    assert join_cluster("tensorflow") == Cluster() == join_cluster("jax")
+    assert Cluster().is_chief and not Cluster().distributed
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1"]}, "task": {"type": "worker",
+                                                                                         "index": 0}}))
+    assert join_cluster("tensorflow") == Cluster()  # a cluster of one task trains alone
+    with pytest.raises(ClusterConfigError, match="for the JAX backend"):
+        join_cluster("tensorflow", coordinator="127.0.0.1:1234")
+    with pytest.raises(ClusterConfigError, match="need --coordinator"):
+        join_cluster("jax", num_processes=2, process_id=0)
+    assert Cluster().sum_over_workers([1, 2]).tolist() == [1, 2]
+    assert leave_cluster(3) == 3  # returned as usual: no job to leave
+
+
+def test_a_worker_whose_peers_do_not_come_stops_after_the_join_timeout():
+    """TensorFlow waits for its peers holding Python's GIL (no thread or signal handler runs): a watchdog process
+    stops the worker, here while one C call holds the GIL."""
+    from dgan_tf.training.cluster import WORKER_LOST_EXIT
+
+    script = ("from dgan_tf.training.cluster import bounded_wait\n"
+              "with bounded_wait(1, 'the other workers did not start'):\n"
+              "    sum(range(10 ** 12))\n")
+    env = dict(os.environ, KERAS_BACKEND="numpy", PYTHONPATH=str(REPO_ROOT))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert 128 - done.returncode == WORKER_LOST_EXIT and done.returncode == -signal.SIGUSR1, done.stderr[-2000:]
+    assert "error: the other workers did not start" in done.stderr
+
+
+def test_workers_share_each_pass_of_the_pairs_without_overlap(tiny_data_root):
+    from dgan_tf.data.datasets import get_dataset
+    from dgan_tf.data.pipeline import dataset_for_split
+
+    def pair(element):
+        return element["source_image"].numpy().tobytes() + element["target_image"].numpy().tobytes()
+
+    data = get_dataset("synthetic", data_root=tiny_data_root)
+    workers, seen = 4, []  # 18 pairs: 4 each per pass, 2 left over
+    for index in range(workers):
+        dataset, pairs, _, _ = dataset_for_split(data, "train", 1, seed=0, shard=(index, workers))
+        per_pass = len(pairs) // workers
+        iterator = iter(dataset)
+        seen.append([pair(next(iterator)) for _ in range(2 * per_pass)])
+    for start in (0, per_pass):  # two passes, reshuffled: in each, no pair is given to two workers or twice
+        taken = [p for worker in seen for p in worker[start:start + per_pass]]
+        assert len(taken) == len(set(taken)) == workers * per_pass
+
+
 # ---- TensorFlow: MultiWorkerMirroredStrategy from TF_CONFIG
 
 
@@ -309,3 +382,14 @@ def test_merged_shards_give_the_metrics_of_a_single_run(evaluated_run, monkeypat
     assert "shard(s) 3/3 missing" in capsys.readouterr().err
     assert test.main(["--merge", *map(str, shards), str(shards[0])]) == 2
     assert "shard 1/3 is given twice" in capsys.readouterr().err
+
+    # another method's folder (here the strips just written), in 2 shards
+    folder = ["--score-dir", str(root / "single" / "images"), "--dataset", "synthetic", "--data-root",
+              str(root / "data"), "--batch-size", "4", "--inception-graph", str(root / "classify_image_graph_def.pb"),
+              "--no-progress"]
+    assert test.main([*folder, "--output-dir", str(root / "folder")]) == 0
+    for k in (1, 2):
+        assert test.main([*folder, "--shard", f"{k}/2", "--output-dir", str(root / "parts" / f"{k}")]) == 0
+    assert test.main(["--merge", str(root / "parts" / "1"), str(root / "parts" / "2")]) == 0
+    single = json.loads((root / "folder" / "metrics.json").read_text())["rows"]
+    assert json.loads((root / "parts" / "metrics.json").read_text())["rows"] == single

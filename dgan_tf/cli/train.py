@@ -177,5 +177,6 @@ def train(args, run_folder, lock, cluster):
               f"{start} to train further")
     else:
         print("done: " + ", ".join(f"{k} {v:.4g}" for k, v in losses.items()))
-    print(f"samples: {run_folder.latest_sample_path}; generator: {run_folder.generator_path}")
+    if cluster.is_chief:  # the other workers write nothing
+        print(f"samples: {run_folder.latest_sample_path}; generator: {run_folder.generator_path}")
     return 0

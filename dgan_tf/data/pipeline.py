@@ -115,9 +115,10 @@ def make_pair_dataset(images_dir, pairs, table, image_size, batch_size, *, shuff
     """Pairs (DataFrame from, to) + KeypointTable -> tf.data.Dataset of batched pair dicts.
 
     Reshuffles every pass (seeded), decodes in parallel, prefetches. shard=(index, count): one worker's share of a
-    multi-worker job, the pairs index, index + count, ... of each pass's order. The workers shuffle with the same
-    seed, so that together they see every pair once per pass (sharding before the shuffle would put neighbouring
-    rows of the pair file, which often share their source image, into the same global batch).
+    multi-worker job, the pairs index, index + count, ... of each pass's order, len(pairs) // count of them. The
+    workers shuffle with the same seed, so that in each pass they see every pair at most once, all taking the same
+    number (a pass's few left over pairs differ from pass to pass); sharding before the shuffle instead would put
+    neighbouring rows of the pair file, which often share their source image, into the same global batch.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1. Received: batch_size={batch_size}")
@@ -144,7 +145,7 @@ def make_pair_dataset(images_dir, pairs, table, image_size, batch_size, *, shuff
     if shuffle:
         dataset = dataset.shuffle(len(from_index), seed=seed, reshuffle_each_iteration=True)
     if count > 1:
-        dataset = dataset.shard(count, index)
+        dataset = dataset.shard(count, index).take(len(from_index) // count)
     if repeat:
         dataset = dataset.repeat()
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

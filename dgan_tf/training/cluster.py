@@ -20,6 +20,8 @@ import contextlib
 import dataclasses
 import json
 import os
+import signal
+import subprocess
 import sys
 import threading
 from typing import Any
@@ -87,6 +89,8 @@ class Cluster:
         if self.engine == "jax":
             import jax
 
+            if "RESOURCE_EXHAUSTED" in str(error):  # this worker's own memory
+                return False
             return isinstance(error, jax.errors.JaxRuntimeError) or (
                 isinstance(error, ValueError) and str(error).split(":", 1)[0] in _XLA_FAILURES)
         import tensorflow as tf
@@ -147,27 +151,39 @@ def parse_tf_config(text):
     return chiefs + len(cluster.get("worker", [])), index if kind == "chief" else chiefs + index
 
 
+# A watchdog process: TensorFlow waits for its peers inside a call that holds Python's GIL, where no thread or signal
+# handler of this process can run. It kills this process with SIGUSR1 (exit status 128 + 10 = WORKER_LOST_EXIT on
+# Linux), and only while it is still its parent (a PID is reused once its process has ended).
+_WATCHDOG = """import os, signal, sys, time
+parent, seconds, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+time.sleep(seconds)
+if os.getppid() == parent:
+    print("error: " + message, file=sys.stderr, flush=True)
+    os.kill(parent, getattr(signal, "SIGUSR1", signal.SIGTERM))
+"""
+
+
 @contextlib.contextmanager
 def bounded_wait(seconds, message):
-    """Stop the process with WORKER_LOST_EXIT and `message` if the block takes more than `seconds` (0: no limit).
-
-    For the engines' waits that neither time out nor let SIGTERM through (a worker waiting for its peers)."""
-    if not seconds:
+    """Stop this process with WORKER_LOST_EXIT and `message` if the block takes more than `seconds` (0: no limit):
+    for the engines' waits for their peers, which neither time out nor let SIGTERM through."""
+    if not seconds or seconds <= 0:
         yield
         return
-    timer = threading.Timer(seconds, _give_up, args=(message,))
-    timer.daemon = True
-    timer.start()
+    usr1 = getattr(signal, "SIGUSR1", None)  # Windows has none: the watchdog terminates the process there
+    previous = signal.signal(usr1, signal.SIG_DFL) if usr1 and _main_thread() else None
+    watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(seconds), message])
     try:
         yield
     finally:
-        timer.cancel()
+        watchdog.kill()
+        watchdog.wait()
+        if previous is not None:
+            signal.signal(usr1, previous)
 
 
-def _give_up(message):
-    print(f"error: {message}", file=sys.stderr, flush=True)
-    sys.stdout.flush()
-    os._exit(WORKER_LOST_EXIT)
+def _main_thread():
+    return threading.current_thread() is threading.main_thread()
 
 
 def join_cluster(backend, coordinator=None, num_processes=None, process_id=None,
@@ -206,8 +222,9 @@ def join_cluster(backend, coordinator=None, num_processes=None, process_id=None,
     where = f"process {process_id}" if process_id is not None else "this process"
     with bounded_wait(join_timeout_s, f"{where}: the JAX processes did not all reach the coordinator {coordinator} "
                                       f"within {join_timeout_s} s (--join-timeout); stopped"):
-        jax.distributed.initialize(coordinator, num_processes, process_id,
-                                   initialization_timeout=max(int(join_timeout_s or 0), 1) + 60)
+        # JAX's own limit comes after ours (which names the flag); with no limit, a week.
+        limit = int(join_timeout_s) + 60 if join_timeout_s and join_timeout_s > 0 else 7 * 24 * 3600
+        jax.distributed.initialize(coordinator, num_processes, process_id, initialization_timeout=limit)
     if jax.process_count() == 1:
         return Cluster()
     return Cluster(jax.process_count(), jax.process_index(), "jax")

@@ -308,6 +308,7 @@ class Trainer:
         writer = SummaryWriter(self.run.logs_dir if self.chief else None)
         bar = _progress_bar(self.step, self.config.iterations, self.progress)
         self._clock = (time.perf_counter(), self.step)
+        self._global_batch = self.global_batch  # images/s of the whole job
         self._stop_signal = None
         previous_handlers = self._install_signal_handlers()
         try:
@@ -365,7 +366,7 @@ class Trainer:
         self._track(losses)
         config = self.config
         start, start_step = self._clock
-        rate = (self.step - start_step) * config.batch_size / max(time.perf_counter() - start, 1e-9)
+        rate = (self.step - start_step) * self._global_batch / max(time.perf_counter() - start, 1e-9)
         if self.step % self.log_every == 0 or self.step == config.iterations:
             writer.scalars(self._tracked_means(), self.step)
             writer.scalars({"images_per_second": rate}, self.step)
