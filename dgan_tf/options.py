@@ -27,6 +27,7 @@ SSIM_VARIANTS = ("original", "gfla")  # the paper's SSIM settings, or win_size 5
 PREPARED_DATASETS = ("market", "fashion")  # datasets whose official downloads scripts/prepare_dataset.py lays out
 LINK_MODES = ("copy", "hardlink", "symlink")  # how prepare_dataset places the images
 NAMINGS = ("defgan", "patn")  # DeepFashion file namings: Def-GAN's (fasion...) or PATN's (fashion...)
+ROW_NAMES = ("file", "relative")  # annotation rows named by file name, or by path from the images' common folder
 
 
 def check_choice(name, value, choices):

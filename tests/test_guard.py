@@ -153,7 +153,7 @@ def test_every_program_that_writes_checks_its_outputs_before_any_work(case, prog
 
 
 PROGRAMS = ("train", "test", "export", "transfer", "estimate_keypoints", "make_pairs", "make_synthetic",
-            "prepare_dataset")
+            "prepare_dataset", "demo")
 
 
 @pytest.mark.parametrize("program", PROGRAMS)
@@ -169,7 +169,7 @@ def test_ctrl_c_inside_any_program_is_one_line_and_exit_130(program, monkeypatch
                          "--output-dir", "o"],
             "estimate_keypoints": ["a.png", "--output", "a.csv"], "make_pairs": ["a.csv", "--output", "p.csv",
                                                                              "--dataset", "synthetic"],
-            "prepare_dataset": ["market", "--source", "s"]}[program]
+            "prepare_dataset": ["market", "--source", "s"], "demo": ["p.jpg", "--target", "t"]}[program]
     try:
         assert module.main(argv) == 130
     except KeyboardInterrupt:

@@ -205,6 +205,40 @@ def test_an_existing_request_file_needs_force(inputs_dir, capsys):
     assert main(argv + ["--force"]) == 0 and "instances" in (inputs_dir / "request.json").read_text()
 
 
+def test_a_whole_csv_leaves_out_the_source_row_and_rows_narrow_it(inputs_dir, capsys):
+    """A CSV made from a folder holds the source photo's row too: it was taken as a frame. --rows narrows a sequence;
+    --encoded writes serving_encoded's body (the photo as a base64 PNG file)."""
+    import base64
+    import json
+
+    import imageio.v3 as iio
+
+    from dgan_tf.cli.transfer import main
+
+    run_only_config(inputs_dir / "run")
+    rows = np.stack([STANDING_POSE * 200 / 128 + shift for shift in (0, 2, 4, 6)]).astype(np.int64)
+    write_annotations(inputs_dir / "walk.csv", ["photo.png", "walk_1.jpg", "walk_2.jpg", "run_1.jpg"], rows)
+
+    def targets(*extra):
+        argv = transfer_args(inputs_dir, **{"--run": "run", "--output-dir": None, "--write-request": "r.json",
+                                            "--source-pose": "walk.csv:photo.png", "--target-pose": "walk.csv"})
+        assert main(argv + ["--force", *extra]) == 0, capsys.readouterr().err
+        return json.loads((inputs_dir / "r.json").read_text())
+
+    assert len(targets()["instances"]) == 3  # walk_1, walk_2, run_1: not photo.png
+    assert len(targets("--rows", "walk_*")["instances"]) == 2
+    assert len(targets("--rows", "photo.png", "run_*")["instances"]) == 2  # named exactly: taken
+    body = targets("--encoded")
+    assert body["signature_name"] == "serving_encoded" and len(body["instances"]) == 3
+    sent = iio.imread(base64.b64decode(body["instances"][0]["source_image_bytes"]["b64"]))
+    assert sent.shape == MODEL_SIZE + (3,)  # the letterboxed photo, as a PNG file
+    assert main(transfer_args(inputs_dir, **{"--target-pose": "poses.csv"}) + ["--rows", "jump_*"]) == 2
+    assert re.search(r"error: no name of .*poses.csv matches --rows jump_\* \(2 names: photo.png, pose_b.jpg; "
+                     r"photo.png left out \(the source's\)\)", capsys.readouterr().err)
+    with pytest.raises(SystemExit):
+        main(transfer_args(inputs_dir) + ["--encoded"])  # --encoded goes with --write-request
+
+
 def test_generator_inputs_are_checked_before_tensorflow_casts_them(rng):
     """TensorFlow's binding turned float images in [-1, 1] and an int32 300 into uint8 garbage without a word."""
     images = rng.integers(0, 256, (2,) + MODEL_SIZE + (3,), dtype=np.uint8)

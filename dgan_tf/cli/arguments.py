@@ -25,6 +25,17 @@ def positive_int(text):
     return value
 
 
+def fraction(text):
+    """A number in [0, 1] (a confidence, a visibility)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], received {text!r}")
+    return value
+
+
 def add_run_argument(parser, old_flag, help, required=True):
     """`--run RUN`, the one flag that names a training run in every program; `old_flag` (the flag of dgan_tf 0.2,
     --output-dir or --checkpoint) stays as a quiet alias. Check `require_run` after parsing when required."""

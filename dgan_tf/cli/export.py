@@ -6,10 +6,14 @@ Examples:
   saved_model_cli show --all --dir exports/dgan/1                            # the signatures
   docker run -p 8501:8501 --mount type=bind,source=$PWD/exports/dgan,target=/models/dgan \\
       -e MODEL_NAME=dgan -t tensorflow/serving                               # serve it (REST on port 8501)
+  (docs/serving/ holds a models.config and batching_parameters.txt for TF Serving's --model_config_file and
+  --batching_parameters_file)
 
 Signatures: serving_default takes source_image uint8 (batch, H, W, 3) and source_keypoints / target_keypoints
 float32 (batch, 18, 2) as (y, x) pixels, -1 for a missing joint, and returns generated_image uint8; serving_float
-is the same with images float32 in [-1, 1]. The run's config.json and the versions travel in assets/.
+is the same with images float32 in [-1, 1]; serving_encoded takes source_image_bytes (JPEG or PNG files, base64 in
+REST) and returns generated_image_bytes (PNG files). The run's config.json and the versions travel in assets/; one
+warm-up request per signature in assets.extra/tf_serving_warmup_requests (TF Serving replays them while loading).
 """
 
 import argparse
@@ -40,14 +44,14 @@ def main(argv=None):
 
 
 def run(args):
-    from dgan_tf.inference.export import export_run, read_export_metadata
+    from dgan_tf.inference.export import WARMUP_FILE, export_run, read_export_metadata
 
     path = export_run(args.run, args.output_dir, args.model_name, args.version, args.precision)
     metadata = read_export_metadata(path)
     height, width = metadata["image_size"]
     print(f"Exported {args.run} ({metadata['variant'] or 'generator'}, {height}x{width}, "
           f"{metadata['precision']}) to {path}\n"
-          f"signatures: {', '.join(metadata['signatures'])}\n"
+          f"signatures: {', '.join(metadata['signatures'])} (warm-up requests in {WARMUP_FILE})\n"
           f"inspect: saved_model_cli show --all --dir {path}")
     return 0
 

@@ -293,15 +293,11 @@ def output_name(index, label):
 
 def write_outputs(output_dir, images, labels, gif=False, fps=DEFAULT_FPS):
     """One PNG per image, atomically, plus an animated GIF of the sequence (looping) with gif=True."""
-    import imageio.v3 as iio
-
-    from dgan_tf.files import atomic_write_bytes
-    from dgan_tf.visualize import write_image_atomic
+    from dgan_tf.visualize import write_gif_atomic, write_image_atomic
 
     output_dir = Path(output_dir)
     paths = [write_image_atomic(output_dir / output_name(i, label), image) for i, (image, label)
              in enumerate(zip(images, labels))]
     if gif:
-        data = iio.imwrite("<bytes>", np.stack(images), extension=".gif", duration=1000.0 / fps, loop=0)
-        paths.append(atomic_write_bytes(output_dir / GIF_NAME, data, durable=False))
+        paths.append(write_gif_atomic(output_dir / GIF_NAME, images, fps))
     return paths
