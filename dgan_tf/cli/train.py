@@ -23,7 +23,7 @@ import os
 import sys
 from pathlib import Path
 
-from dgan_tf.cli.arguments import add_run_argument, image_size_arg, run_reporting_errors
+from dgan_tf.cli.arguments import add_run_argument, image_size_arg, program_parser, run_reporting_errors
 from dgan_tf.data.datasets import DATASETS
 from dgan_tf.options import FEATURES, HEATMAPS, NORMS, PRECISIONS, VGG_MEANS, WARP_GRADIENTS, WARP_SAMPLINGS
 from dgan_tf.variants import VARIANTS
@@ -49,7 +49,7 @@ def loss_weight_arg(text):
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = program_parser(__doc__)
     p.add_argument("--dataset", choices=tuple(DATASETS), help=f"default {DEFAULT_DATASET}")
     p.add_argument("--variant", choices=tuple(VARIANTS), help=f"default {DEFAULT_VARIANT}")
     p.add_argument("--image-size", type=image_size_arg, help="HxW; synthetic: 128x64 (default) or 256x256")

@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from dgan_tf.geometry.warp import warp_part
+from dgan_tf.layers.registration import register
 from dgan_tf.options import WARP_GRADIENTS, WARP_SAMPLINGS, check_choice
 
 
@@ -28,7 +29,7 @@ def feature_stride(feature_shape, mask_shape):
     return full_height // height
 
 
-@keras.saving.register_keras_serializable(package="dgan_tf")
+@register
 class DeformableSkip(keras.layers.Layer):
     """[features (B, h, w, C), masks (B, P, H, W), affines (B, P, 8)] -> (B, h, w, C).
 
