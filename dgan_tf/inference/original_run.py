@@ -39,10 +39,10 @@ def convert_original(generator_weights, dataset, variant, run, discriminator_wei
     config = build_run_config(dataset, variant, data_root=data_root)
     if discriminator_weights is not None and (isinstance(step, bool) or not isinstance(step, int) or step < 0):
         raise ValueError(f"step must be a non-negative integer. Received: step={step!r}")
+    _check_empty(run)  # the output first, then the inputs: all before anything is built or written
     check_original_file(generator_weights, "generator", config.image_size, config.architecture)
     if discriminator_weights is not None:
         check_original_file(discriminator_weights, "discriminator", config.image_size)
-    _check_empty(run)
     summary = str(describe_original_file(generator_weights))
     if discriminator_weights is None:
         generator = assign_original_weights(generator_of(config), read_original_weights(generator_weights),
@@ -64,10 +64,10 @@ def convert_original(generator_weights, dataset, variant, run, discriminator_wei
 
 
 def _check_empty(run):
-    """A conversion writes a new run: refuse a folder that holds files (never overwrite a trained run)."""
+    """A conversion writes a new run: refuse a folder that holds files (never overwrite a trained run), and any
+    path the run could not be written to (dgan_tf.outputs' rules, through Run.check_outputs)."""
     folder = Path(run.folder)
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"--run {folder} is a file; give a folder for the new run")
+    run.check_outputs()
     if folder.is_dir() and any(folder.iterdir()):
         raise ValueError(f"--run {folder} is not empty ({', '.join(sorted(p.name for p in folder.iterdir())[:5])}); "
                          "a conversion writes a new run: give a new folder, or move this one away")
