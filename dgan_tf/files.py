@@ -23,21 +23,39 @@ class WriteError(OSError):
         return self.strerror
 
 
-def write_error(error, path):
-    """An OSError raised while writing `path` -> a WriteError naming the file and the fix (other errors unchanged)."""
-    if isinstance(error, WriteError) or not isinstance(error, OSError):
+def _errno_of(error):
+    """The errno of an OSError, or of an error TensorFlow raised while writing (its file system reports a full disk
+    as ResourceExhaustedError and a refused write as PermissionDeniedError, neither an OSError); else None."""
+    if isinstance(error, OSError):
+        return error.errno
+    text = str(error)
+    if "No space left on device" in text or "Disk quota exceeded" in text:
+        return errno.ENOSPC
+    if "Read-only file system" in text:
+        return errno.EROFS
+    if type(error).__name__ == "PermissionDeniedError" or "Permission denied" in text:
+        return errno.EACCES
+    return None
+
+
+def write_error(error, path, folder=None):
+    """An error raised while writing `path` (an OSError, or TensorFlow's for a full disk or a refused write) -> a
+    WriteError naming the file and the fix; other errors are returned unchanged. folder: the folder to name (default
+    the file's)."""
+    code = _errno_of(error)
+    if isinstance(error, WriteError) or (code is None and not isinstance(error, OSError)):
         return error
     path = Path(path)
-    folder = path.parent
-    if error.errno == errno.ENOSPC or error.errno == errno.EDQUOT:
+    folder = path.parent if folder is None else Path(folder)
+    if code == errno.ENOSPC or code == errno.EDQUOT:
         message = (f"No space left on device while writing {path}; free space under {folder} and run the same "
                    "command again (a training run resumes from its last complete checkpoint)")
-    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+    elif code in (errno.EACCES, errno.EPERM, errno.EROFS):
         message = (f"cannot write {path}: the folder {folder} is read-only or not writable by this user "
-                   f"({os.strerror(error.errno)}); choose another output folder or fix its permissions")
+                   f"({os.strerror(code)}); choose another output folder or fix its permissions")
     else:
-        message = f"cannot write {path}: {os.strerror(error.errno) if error.errno else error}"
-    return WriteError(error.errno or errno.EIO, message, str(path))
+        message = f"cannot write {path}: {os.strerror(code) if code else error}"
+    return WriteError(code or errno.EIO, message, str(path))
 
 
 def _umask():

@@ -30,6 +30,10 @@ class WeightsNotFoundError(FileNotFoundError):
     """A pretrained weight file could not be found or fetched; the message says what goes where."""
 
 
+class WeightsFileError(ValueError):
+    """A weight file that exists but is not the one expected (not HDF5, truncated, another network's)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class WeightFile:
     """One pretrained file: its name in the Keras cache, where it comes from and how a user supplies it.
@@ -184,6 +188,19 @@ def _download(spec, cached):
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return cached
+
+
+def load_weight_file(model, spec, path):
+    """model.load_weights(path) for the file `spec` describes; WeightsFileError naming the file, what was expected
+    and where it comes from, instead of h5py's "file signature not found" or Keras's layer-count errors."""
+    try:
+        model.load_weights(path)
+    except Exception as error:  # h5py, Keras and OS errors alike: the file is not the one expected
+        raise WeightsFileError(
+            f"{path} could not be loaded as {spec.what} ({_one_line(error)}): expected {spec.file_name}, the file "
+            f"published at {spec.url}{spec.hash_note}. Give that file with {spec.path_flag.split()[0]}, or leave the "
+            f"flag out to use the Keras cache {os.path.dirname(default_weights_path(spec.file_name))}.") from None
+    return model
 
 
 def _extract_member(archive, member_name, target, failure):

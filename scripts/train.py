@@ -1,11 +1,13 @@
 """Train a Deformable GAN variant. Running the same command again resumes from the last checkpoint (`python scripts/train.py --help`; the logic is in dgan_tf/cli/train.py)."""
 
-import sys
-from pathlib import Path
+from _launch import launch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dgan_tf.cli.train import main  # noqa: E402
+def load_main():
+    from dgan_tf.cli.train import main
+
+    return main
+
 
 if __name__ == "__main__":
-    sys.exit(main())
+    launch(load_main)

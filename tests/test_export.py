@@ -43,6 +43,87 @@ def test_an_existing_version_is_refused_before_loading_anything(tmp_path):
         export.export_run(tmp_path / "no-run", tmp_path, "../up", None)
 
 
+def test_versions_are_tf_servings_int64_and_a_file_takes_its_number(tmp_path, capsys):
+    from dgan_tf.cli.export import main
+
+    with pytest.raises(export.ExportError, match=r"at most 9223372036854775807 \(2\*\*63 - 1: TF Serving"):
+        export.check_export_target(tmp_path, "dgan", 2**63)
+    assert export.check_export_target(tmp_path, "dgan", 2**63 - 1)[1] == 2**63 - 1
+    assert main(["--run", str(tmp_path / "no-run"), "--output-dir", str(tmp_path), "--version",
+                 "99999999999999999999"]) == 2
+    assert "at most 9223372036854775807" in capsys.readouterr().err
+    (tmp_path / "dgan").mkdir()
+    (tmp_path / "dgan" / "1").write_text("a file named like a version")
+    assert export.check_export_target(tmp_path, "dgan", None) == (tmp_path / "dgan", 2)
+    with pytest.raises(export.ExportError, match="dgan/1 already exists"):
+        export.check_export_target(tmp_path, "dgan", 1)
+
+
+def test_the_partial_folders_of_killed_exports_are_removed_and_running_ones_kept(tmp_path):
+    import socket
+    import subprocess
+    import time
+
+    gone = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+    host = socket.gethostname()
+    names = {".1.tmp-abcd1234": True, f".2.tmp-{host}-{gone}-abcd1234": True,  # dgan_tf 0.2's, old; a dead one
+             f".3.tmp-{host}-{os.getpid()}-abcd1234": False, ".4.tmp-elsewhere-7-abcd1234": False,  # running
+             ".5.tmp-elsewhere-7-abcd1234": True, "6": False, ".notes": False}
+    for name in names:
+        (tmp_path / name / "model").mkdir(parents=True)
+    old = time.time() - 2 * 3600
+    for name in (".1.tmp-abcd1234", ".5.tmp-elsewhere-7-abcd1234"):
+        for path in (tmp_path / name / "model", tmp_path / name):
+            os.utime(path, (old, old))
+    removed = export.remove_partial_exports(tmp_path)
+    assert sorted(p.name for p in removed) == sorted(name for name, stale in names.items() if stale)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(name for name, stale in names.items() if not stale)
+
+
+def test_a_full_disk_during_an_export_is_named_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    """TensorFlow reports ENOSPC as ResourceExhaustedError (not an OSError); a killed export's folder goes first."""
+    import tensorflow as tf
+
+    from dgan_tf.cli.export import main
+
+    make_tiny_run(tmp_path / "run", IMAGE_SIZE)
+    stale = tmp_path / "exports" / "dgan" / ".1.tmp-abcd1234"
+    stale.mkdir(parents=True)
+    os.utime(stale, (0, 0))
+
+    def full_disk(module, path, signatures=None):
+        raise tf.errors.ResourceExhaustedError(None, None, f"{path}/variables/variables_temp/part-00000; No space "
+                                               "left on device [Op:SaveV2]")
+
+    monkeypatch.setattr(tf.saved_model, "save", full_disk)
+    assert main(["--run", str(tmp_path / "run"), "--output-dir", str(tmp_path / "exports")]) == 2
+    err = capsys.readouterr().err
+    assert f"removed {stale}: the partial folder of an interrupted export" in err
+    final = tmp_path / "exports" / "dgan" / "1"
+    assert f"error: No space left on device while writing {final}; free space under" in err and "Traceback" not in err
+    assert list((tmp_path / "exports" / "dgan").iterdir()) == []
+
+
+def test_the_export_loader_names_a_damaged_or_foreign_savedmodel(tmp_path):
+    import tensorflow as tf
+
+    from dgan_tf.run import GeneratorFileError
+
+    damaged = tmp_path / "damaged" / "1"
+    damaged.mkdir(parents=True)
+    (damaged / "saved_model.pb").write_bytes(b"\x0a\xff" * 50)
+    with pytest.raises(GeneratorFileError, match=rf"{damaged} is not a readable SavedModel \(.*\): damaged or "
+                                                 "incomplete; export the run again"):
+        export.load_export(damaged.parent)
+    module = tf.Module()
+    module.double = tf.function(lambda x: {"y": 2 * x}, input_signature=[tf.TensorSpec((None, 4), tf.float32, "x")])
+    tf.saved_model.save(module, str(tmp_path / "other"), signatures={"serving_default": module.double})
+    with pytest.raises(GeneratorFileError, match=r"other is not a dgan_tf export: its serving_default takes x float32 "
+                                                 r"\(None, 4\); a dgan_tf export takes source_image uint8"):
+        export.load_export(tmp_path / "other")
+
+
 def test_export_cli_errors_are_one_line(tmp_path, capsys):
     from dgan_tf.cli.export import main
 
@@ -368,11 +449,20 @@ def test_transfer_runs_from_the_export(exported, request_files, fresh):
     generator = tr.load_generator(exported.model_dir)  # the model folder: its newest version
     assert isinstance(generator, tr.SavedModelGenerator) and generator.image_size == IMAGE_SIZE
     np.testing.assert_array_equal(generator(*request_files.arrays.values()), fresh.outputs["uint8"])
+    # What TensorFlow's binding would cast silently into uint8 garbage is refused before the call.
+    images, source_keypoints, target_keypoints = request_files.arrays.values()
+    with pytest.raises(ValueError, match=r"source_images must be uint8 RGB \(0-255\).* float32 in \[-1"):
+        generator((images / 127.5 - 1).astype(np.float32), source_keypoints, target_keypoints)
+    with pytest.raises(ValueError, match=r"source_images must hold values 0-255 .* int32 from 300 to 300"):
+        generator(np.full(images.shape, 300, np.int32), source_keypoints, target_keypoints)
     # A photo of another size: resized and padded in, cropped and resized out.
     photo = read_image(request_files.work / "photo.png")[:100]
     arrays = request_files.arrays
-    source = Pose(arrays["source_keypoints"][0] * 100 / 128, "source", "test")
-    targets = [Pose(k * 100 / 128, f"t{i}", "test") for i, k in enumerate(arrays["target_keypoints"])]
+    def scaled(keypoints):  # to the 100-row photo; a missing joint stays -1 (a joint at -0.78 is outside the photo)
+        return np.where(keypoints == -1, keypoints, keypoints * 100 / 128)
+
+    source = Pose(scaled(arrays["source_keypoints"][0]), "source", "test")
+    targets = [Pose(scaled(k), f"t{i}", "test") for i, k in enumerate(arrays["target_keypoints"])]
     images = tr.transfer(generator, tr.prepare_inputs(photo, source, targets, IMAGE_SIZE), batch_size=2)
     assert len(images) == 3 and all(image.shape == (100, 64, 3) and image.dtype == np.uint8 for image in images)
     # A transfer from the run equals a transfer from its export, to the bit.

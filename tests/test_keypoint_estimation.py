@@ -228,12 +228,14 @@ def test_find_images_expands_folders_in_name_order_and_rejects_bad_arguments(tmp
         find_images([folder, other])
 
 
-def _script_main():
+def _script_main(monkeypatch):
+    """The wrapper's main, as `python scripts/estimate_keypoints.py` finds it (its folder first on sys.path)."""
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "scripts"))
     path = REPO_ROOT / "scripts" / "estimate_keypoints.py"
     spec = importlib.util.spec_from_file_location("estimate_keypoints_script", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.main
+    return module.load_main()
 
 
 @pytest.mark.parametrize("args", [
@@ -243,16 +245,34 @@ def _script_main():
     ["{tmp}/p.png", "--output", "{tmp}"],
     ["{tmp}/p.png"],
 ])
-def test_script_bad_arguments_exit_2(tmp_path, capsys, args):
+def test_script_bad_arguments_exit_2(tmp_path, capsys, monkeypatch, args):
     _write_png(tmp_path / "p.png", 200)
     (tmp_path / "empty").mkdir()
     argv = [a.format(tmp=tmp_path) for a in args]
     try:
-        status = _script_main()(argv)
+        status = _script_main(monkeypatch)(argv)
     except SystemExit as e:  # argparse's own errors
         status = e.code
     assert status == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_the_output_is_never_an_input_and_an_existing_one_needs_force(tmp_path, capsys):
+    """`estimate_keypoints.py a.jpg b.png --output a.jpg` wrote the CSV over a.jpg. Refused before mediapipe loads."""
+    from dgan_tf.cli.estimate_keypoints import main
+
+    photo = _write_png(tmp_path / "a.jpg", 200)
+    original = photo.read_bytes()
+    _write_png(tmp_path / "b.png", 100)
+    for extra in ([], ["--force"]):
+        assert main([str(photo), str(tmp_path / "b.png"), "--output", str(photo), *extra]) == 2
+        err = capsys.readouterr().err
+        assert f"error: --output {photo} is one of the input images" in err and "would replace it" in err
+    assert photo.read_bytes() == original
+    (tmp_path / "ann.csv").write_text("an earlier annotation")
+    assert main([str(photo), "--output", str(tmp_path / "ann.csv")]) == 2
+    assert f"--output {tmp_path / 'ann.csv'} exists; add --force to replace it" in capsys.readouterr().err
+    assert (tmp_path / "ann.csv").read_text() == "an earlier annotation"
 
 
 def test_script_bad_argument_message_has_no_traceback(tmp_path):

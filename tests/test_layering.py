@@ -12,7 +12,7 @@ PACKAGE = REPO_ROOT / "dgan_tf"
 # Lowest first. The data flows upwards: keypoints and CSVs -> geometry -> data -> layers -> models and losses ->
 # the run folder and loss terms -> training and evaluation -> build and inference -> the command line.
 FLOORS = (
-    ("dgan_tf.options", "dgan_tf.files", "dgan_tf.images"),
+    ("dgan_tf.options", "dgan_tf.files", "dgan_tf.images", "dgan_tf.outputs"),
     ("dgan_tf.geometry", "dgan_tf.variants", "dgan_tf.weights", "dgan_tf.visualize"),
     ("dgan_tf.data", "dgan_tf.config"),
     ("dgan_tf.layers", "dgan_tf"),  # importing the package registers the layers

@@ -10,9 +10,11 @@ import pytest
 
 from dgan_tf.models.generator import build_generator
 from dgan_tf.models.original_weights import (
-    KNOWN_NETWORKS, assign_original_weights, describe_original_file, load_original_generator,
-    original_layer_shapes, read_original_weights,
+    KNOWN_NETWORKS, assign_original_weights, describe_original_file, load_original_generator, read_original_weights,
 )
+from original_pose_gan.keras2_files import full_size_file as _full_size_file
+from original_pose_gan.keras2_files import original_layers as _original_layers
+from original_pose_gan.keras2_files import write_keras2_file
 
 MARKET = (128, 64)
 WIDTH = 1 / 16  # encoder filters 4, 8, 16, 32, 32, 32
@@ -33,28 +35,6 @@ def _keras2_names(ours):
         counters[kind] = counters.get(kind, 0) + 1
         names.append(f"{kind}_{counters[kind]}")
     return names
-
-
-def write_keras2_file(path, layers, whole_model=False):
-    """An HDF5 file laid out as Keras 2.0.8's save_weights (or, whole_model, model.save) wrote it.
-
-    layers: [(layer name, [(weight name, array, or a shape for a dataset never written)])] in file order.
-    """
-    with h5py.File(path, "w") as file:
-        group = file
-        if whole_model:
-            file.attrs["model_config"] = b'{"class_name": "Model"}'
-            group = file.create_group("model_weights")
-        group.attrs["layer_names"] = [name.encode() for name, _ in layers]
-        group.attrs["backend"], group.attrs["keras_version"] = b"tensorflow", b"2.0.8"
-        for name, weights in layers:
-            layer = group.create_group(name)
-            layer.attrs["weight_names"] = [f"{name}/{weight}:0".encode() for weight, _ in weights]
-            for weight, value in weights:
-                if isinstance(value, tuple):  # shape only: HDF5 allocates nothing until data is written
-                    layer.create_dataset(f"{name}/{weight}:0", shape=value, dtype="float32")
-                else:
-                    layer.create_dataset(f"{name}/{weight}:0", data=value)
 
 
 @pytest.fixture(scope="module")
@@ -121,22 +101,6 @@ def test_a_shape_mismatch_names_both_layers_and_shapes_and_assigns_nothing(tiny_
         assign_original_weights(tiny_generator, read_original_weights(path), source=str(path))
     for variable, value in zip(tiny_generator.weights, before):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), value)
-
-
-def _original_layers(network, image_size, architecture=None):
-    """[(Keras 2 name, [(weight name, shape)])] of one of the original's networks, in creation order."""
-    counters, layers = {}, []
-    for kind, shapes in original_layer_shapes(network, image_size, architecture):
-        counters[kind] = counters.get(kind, 0) + 1
-        names = ("gamma", "beta") if kind == "instance_normalization" else ("kernel", "bias")
-        layers.append((f"{kind}_{counters[kind]}", list(zip(names, shapes))))
-    return layers
-
-
-def _full_size_file(path, network, image_size, architecture=None):
-    """A file with the original's layer shapes and no data written (a few KB)."""
-    write_keras2_file(path, _original_layers(network, image_size, architecture))
-    return path
 
 
 def test_a_file_of_another_size_or_variant_is_refused_with_what_it_looks_like(tiny_generator, tmp_path):

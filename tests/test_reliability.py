@@ -8,6 +8,7 @@ Trainers run eagerly at width 0.0625 on a tiny synthetic dataset; subprocesses a
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -294,6 +295,155 @@ def test_a_generator_of_another_size_than_its_config_is_named(run_with_model, ca
     err = capsys.readouterr().err
     assert f"{run_with_model / 'generator.keras'} takes images of 256x256" in err
     assert f"{run_with_model / 'config.json'} says 128x64" in err
+
+
+# ---- every tool that reads a generator file refuses a bad one the same way, naming it
+
+
+@pytest.fixture(scope="module")
+def damaged_models(tmp_path_factory):
+    """{damage: run folder}: a config.json and a generator.keras damaged as a hostile probe damaged them."""
+    import zipfile
+
+    import keras
+
+    from dgan_tf.models.generator import build_generator
+    from dgan_tf.run import Run
+
+    root = tmp_path_factory.mktemp("damaged")
+    good = root / "good.keras"
+    build_generator((128, 64), width=WIDTH).save(good)
+    data = good.read_bytes()
+    with zipfile.ZipFile(good) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+        weights = archive.getinfo("model.weights.h5")
+
+    def flipped():
+        damaged = bytearray(data)
+        start = weights.header_offset + 30 + len(weights.filename) + 64
+        damaged[start:start + 32] = bytes(b ^ 0xFF for b in damaged[start:start + 32])
+        return bytes(damaged)
+
+    def rezipped(config_text):
+        buffer = root / "rezip.keras"
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for name, value in entries.items():
+                archive.writestr(name, config_text if name == "config.json" else value)
+        return buffer.read_bytes()
+
+    config = json.loads(entries["config.json"])
+    config["config"]["layers"][1] = {"module": "os", "class_name": "system", "registered_name": "system",
+                                     "config": {"command": f"touch {root / 'ran'}"}}
+    inputs = keras.Input((4,))
+    keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(root / "dense.keras")
+    contents = {"flipped": flipped(), "truncated": data[:5000], "empty": b"",
+                "config": rezipped(entries["config.json"][:51]), "os.system": rezipped(json.dumps(config)),
+                "foreign": (root / "dense.keras").read_bytes()}
+    folders = {}
+    for damage, content in contents.items():
+        folders[damage] = root / damage.replace(".", "_")
+        folders[damage].mkdir()
+        (folders[damage] / "generator.keras").write_bytes(content)
+    return folders
+
+
+MODEL_REFUSALS = {
+    "flipped": r"generator.keras is not a readable Keras model file \(its entry model.weights.h5 is damaged\)",
+    "truncated": r"generator.keras is not a readable Keras model file \(not a complete zip archive, 5000 bytes",
+    "empty": r"generator.keras is not a readable Keras model file \(not a complete zip archive, 0 bytes",
+    "config": r"generator.keras is not a readable Keras model file \(its entry config.json is not valid JSON: ",
+    "os.system": r"generator.keras was refused: its config.json names os.system, which is neither a Keras class nor a "
+                 r"dgan_tf layer; nothing in the file was loaded or run",
+    "foreign": r"generator.keras is not a dgan_tf generator: it takes \(None, 4\) -> \(None, 2\)",
+}
+
+
+@pytest.mark.parametrize("damage", sorted(MODEL_REFUSALS))
+def test_export_and_transfer_refuse_a_bad_generator_file_as_test_does(damage, damaged_models, tiny_data_root, capsys):
+    """export.py and transfer.py gave BadZipFile, IndexError and KeyError tracebacks, "File not found" for a file that
+    exists, and a JSON error without the file; test.py's checks now hold for all three."""
+    from dgan_tf.cli import export, test, transfer
+    from dgan_tf.run import Run
+    from tests.serving_helpers import STANDING_POSE, write_openpose
+    from dgan_tf.visualize import write_image_atomic
+
+    folder = damaged_models[damage]
+    work = folder.parent / "inputs"
+    if not work.exists():
+        work.mkdir()
+        write_image_atomic(work / "photo.png", np.zeros((128, 64, 3), np.uint8))
+        write_openpose(work / "pose.json", [STANDING_POSE])
+    model = folder / "generator.keras"
+    calls = {
+        "export": lambda: export.main(["--run", str(model), "--output-dir", str(folder / "exports")]),
+        "transfer": lambda: transfer.main(["--run", str(folder), "--source", str(work / "photo.png"), "--source-pose",
+                                           str(work / "pose.json"), "--target-pose", str(work / "pose.json"),
+                                           "--output-dir", str(folder / "out")]),
+    }
+    run_dir = folder.parent / f"run_{folder.name}"  # test.py needs a config.json beside the model
+    if not run_dir.exists():
+        run_dir.mkdir()
+        Run(run_dir).save_config(tiny_config(tiny_data_root))
+        shutil.copy(model, run_dir / "generator.keras")
+    calls["test"] = lambda: test.main(["--run", str(run_dir), "--no-inception", "--no-ds", "--no-progress"])
+    for tool, call in calls.items():
+        assert call() == 2, tool
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and "Traceback" not in err and "File not found" not in err, (tool, err)
+        assert re.search(MODEL_REFUSALS[damage], err), (tool, err)
+    assert not (folder.parent / "ran").exists()
+    assert not (folder / "exports" / "dgan" / "1").exists() and not (folder / "out").exists()
+
+
+# ---- pretrained weights
+
+
+def test_a_vgg_weights_file_that_is_not_vgg19s_is_named(tiny_data_root, tmp_path, capsys):
+    """--vgg-weights of a garbage file gave h5py's "Unable to synchronously open file (file signature not found)"."""
+    from dgan_tf.models.vgg import VGG19_NOTOP_FILENAME, VGG19_NOTOP_URL
+
+    garbage = tmp_path / "vgg.h5"
+    garbage.write_bytes(b"certainly not HDF5" * 100)
+    run = tmp_path / "run"
+    assert train_main(["--data-root", tiny_data_root, "--run", str(run), "--width", str(WIDTH), "--iterations", "1",
+                       "--batch-size", "1", "--features", "vgg19_block2_conv1", "--vgg-weights", str(garbage)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {garbage} could not be loaded as VGG19 ImageNet weights (no top) (" in err, err
+    assert f"expected {VGG19_NOTOP_FILENAME}, the file published at {VGG19_NOTOP_URL}" in err and "--vgg-weights" in err
+    assert "Traceback" not in err and not run.exists()  # a refused start writes nothing
+
+
+# ---- test.py --score-dir with pairs missing
+
+
+def test_score_dir_names_missing_pairs_and_refuses_too_few(tiny_data_root, tmp_path, capsys):
+    """Half the pair images scored half the pairs with exit 0, only the title saying so."""
+    from dgan_tf.cli.test import main
+    from dgan_tf.data.annotations import read_pairs
+
+    data = synthetic(tiny_data_root)
+    pairs = read_pairs(data.pairs_csv("test"))
+    names = [f"{Path(a).stem}_{Path(b).stem}" for a, b in zip(pairs["from"], pairs["to"])]
+    folder = tmp_path / "method"
+    folder.mkdir()
+    kept = names[: len(names) // 2]
+    for name in kept:
+        shutil.copy(Path(data.images_dir("test")) / pairs["to"].iloc[names.index(name)], folder / f"{name}.jpg")
+    argv = ["--score-dir", str(folder), "--dataset", "synthetic", "--data-root", tiny_data_root, "--no-inception",
+            "--no-ds", "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    from dgan_tf.evaluation.protocol import MIN_SCORED_FRACTION
+
+    assert len(kept) < MIN_SCORED_FRACTION * len(names)
+    assert f"holds images for {len(kept)} of the {len(names)} pairs" in err and f"Missing: {names[len(kept)]}" in err
+    assert "--allow-missing" in err and not (tmp_path / "method-scores").exists()
+    assert main(argv + ["--allow-missing"]) == 0
+    err = capsys.readouterr().err
+    missing = len(names) - len(kept)
+    assert f"warning: {missing} of the {len(names)} test pairs have no image ({names[len(kept)]}" in err
+    assert f"Not scored: {missing} of the {len(names)} test pairs have no image" in \
+        (tmp_path / "method-scores" / "metrics.md").read_text()
 
 
 # ---- make_pairs.py

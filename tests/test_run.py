@@ -121,3 +121,92 @@ def test_a_refused_start_writes_nothing(tiny_data_root, tmp_path, capsys):
     assert "none of the 1 checkpoint file(s)" in capsys.readouterr().err
     assert not run.config_path.exists()
     assert sorted(p.name for p in run.folder.iterdir()) == ["checkpoints"]
+
+
+# ---- starting a trainer: one per folder, never over a finished model, never backwards
+
+
+def train_args(data_root, run, *extra):
+    return ["--data-root", data_root, "--run", str(run.folder), "--width", str(WIDTH), "--batch-size", "1",
+            "--features", "pixels", "--no-progress", "--no-xla", *extra]
+
+
+def test_a_second_trainer_is_refused_naming_the_first(tiny_data_root, tmp_path, capsys):
+    import os
+
+    from dgan_tf.cli.train import main
+
+    run = Run(tmp_path / "run")
+    with run.lock():  # the first trainer (another open file of this process: its flock refuses the second)
+        assert main(train_args(tiny_data_root, run, "--iterations", "1")) == 2
+        err = capsys.readouterr().err
+        assert f"{run.folder} is in use by another trainer: process {os.getpid()} on this machine" in err
+        assert f"lock file {run.folder / 'train.lock'}" in err and "Traceback" not in err
+        assert sorted(p.name for p in run.folder.iterdir()) == ["train.lock"]
+    assert not run.folder.exists()  # the lock made the folder, and nothing else was written: both are gone
+
+
+def test_a_lock_whose_holder_is_gone_is_replaced_with_a_note(tmp_path):
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from dgan_tf.run import RunInUse
+    from dgan_tf.run.lock import LOCK_FILE, STALE_AFTER_S
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    lock_file = tmp_path / LOCK_FILE
+    lock_file.write_text(json.dumps({"pid": int(gone.stdout), "host": socket.gethostname()}))
+    with Run(tmp_path).lock() as lock:
+        assert f"replaced the lock of process {int(gone.stdout)} on this machine" in lock.replaced
+        assert json.loads(lock_file.read_text())["pid"] == os.getpid()
+    assert not lock_file.exists()
+    lock_file.write_text(json.dumps({"pid": 4321, "host": "elsewhere", "started": "2030-01-01T00:00:00+00:00"}))
+    with pytest.raises(RunInUse, match=r"process 4321 on host elsewhere \(since 2030-01-01.*delete .*train.lock "
+                                       r"\(a lock of another host counts as stale 60 minutes after its last refresh"):
+        Run(tmp_path).lock().acquire()
+    old = time.time() - STALE_AFTER_S - 60
+    os.utime(lock_file, (old, old))
+    with Run(tmp_path).lock() as lock:
+        assert "process 4321 on host elsewhere" in lock.replaced
+
+
+def test_a_finished_run_without_checkpoints_is_not_trained_again_from_zero(tiny_data_root, tmp_path, capsys):
+    """checkpoints/ deleted after the run finished: the same command again would train from 0 and replace the model."""
+    from dgan_tf.cli.train import main
+
+    run = Run(tmp_path / "run")
+    run.save_config(build_run_config("synthetic", "dsc", width=WIDTH, features="pixels", batch_size=1,
+                                     iterations=2, data_root=tiny_data_root))
+    run.generator_path.write_bytes(b"the finished model")
+    config = run.config_path.read_text()
+    assert main(train_args(tiny_data_root, run)) == 2
+    err = capsys.readouterr().err
+    assert f"{run.generator_path} holds a finished run's generator, but {run.checkpoint_dir} holds no checkpoint" in err
+    assert "would start again at iteration 0 and replace it" in err and "move" in err
+    assert run.generator_path.read_bytes() == b"the finished model" and run.config_path.read_text() == config
+    assert sorted(p.name for p in run.folder.iterdir()) == ["config.json", "generator.keras"]
+
+
+def test_fewer_iterations_than_done_are_refused_and_as_many_say_so(tiny_data_root, tmp_path, capsys):
+    from dgan_tf.build import build_trainer
+    from dgan_tf.cli.train import main
+
+    run = Run(tmp_path / "run")
+    config = build_run_config("synthetic", "dsc", width=WIDTH, features="pixels", batch_size=1, iterations=6,
+                              data_root=tiny_data_root)
+    trainer = build_trainer(config, run, xla=False, progress=False, run_eagerly=True)
+    trainer.step = 6  # a run at iteration 6 (its checkpoint is what counts, not how it got there)
+    trainer.save_checkpoint()
+    saved = run.config_path.read_text()
+    assert main(train_args(tiny_data_root, run, "--iterations", "4")) == 2
+    err = capsys.readouterr().err
+    assert f"the run in {run.folder} is already at iteration 6, past the 4 iterations asked for" in err
+    assert run.config_path.read_text() == saved and not run.has_generator()
+    assert main(train_args(tiny_data_root, run)) == 0
+    out = capsys.readouterr().out
+    assert "nothing to train: the run was already at iteration 6 of 6" in out and "done: \n" not in out
+    assert run.has_generator()

@@ -1,5 +1,6 @@
 """Pose transfer: the letterbox map for images and keypoints, the generator interface, transfer.py end to end."""
 
+import re
 import subprocess
 import sys
 
@@ -74,7 +75,7 @@ class RecordingGenerator:
 def test_transfer_batches_with_one_shape_and_maps_back_to_the_photo(rng):
     photo = rng.integers(0, 256, (200, 100, 3), dtype=np.uint8)
     source = Pose(STANDING_POSE * 200 / 128, "s", "s")
-    targets = [Pose(STANDING_POSE * 200 / 128 + 10 * i, f"t{i}", "t") for i in range(5)]
+    targets = [Pose(STANDING_POSE * 200 / 128 + 4 * i, f"t{i}", "t") for i in range(5)]  # inside the photo
     inputs = tr.prepare_inputs(photo, source, targets, MODEL_SIZE)
     assert inputs.source_image.shape == MODEL_SIZE + (3,) and inputs.target_keypoints.shape == (5, 18, 2)
     generator = RecordingGenerator()
@@ -131,9 +132,102 @@ def test_bad_input_gets_one_line_naming_the_file(inputs_dir, capsys, change, mes
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
-    import re
-
     assert re.search(message, err), err
+
+
+def run_only_config(folder):
+    """A run folder with config.json alone: enough for --write-request, which reads the model's size from it."""
+    from dgan_tf.config import build_run_config
+    from dgan_tf.run import Run
+
+    Run(folder).save_config(build_run_config("synthetic", "dsc", width=0.0625, data_root=str(folder / "no-data")))
+    return folder
+
+
+def transfer_args(inputs_dir, **change):
+    args = {"--run": "no-run", "--source": "photo.png", "--source-pose": "poses.csv:photo.png",
+            "--target-pose": "frame_0.json", "--output-dir": "out"}
+    args.update(change)
+    return [part for key, value in args.items() if value is not None for part in (key, str(inputs_dir / value))]
+
+
+def test_a_16_bit_grey_photo_is_read_as_every_tool_reads_it(inputs_dir):
+    """transfer.py read a 16-bit grey PNG clipped to white; now through the one image reader: round(v / 257)."""
+    import json
+
+    import imageio.v3 as iio
+
+    from dgan_tf.cli.transfer import main
+
+    values = np.array([0, 128, 129, 386, 32896, 65535], np.uint16)  # 0.498, 0.502, 1.502 x 257
+    photo = np.resize(values, MODEL_SIZE).astype(np.uint16)  # (128, 64) grey, the model's size: no letterbox
+    iio.imwrite(inputs_dir / "grey16.png", photo)
+    write_annotations(inputs_dir / "grey.csv", ["grey16.png"], STANDING_POSE[None].astype(np.int64))
+    run_only_config(inputs_dir / "run")
+    assert main(transfer_args(inputs_dir, **{"--run": "run", "--source": "grey16.png", "--source-pose":
+                                             "grey.csv:grey16.png", "--target-pose": "grey.csv:grey16.png",
+                                             "--output-dir": None, "--write-request": "request.json"})) == 0
+    sent = np.asarray(json.loads((inputs_dir / "request.json").read_text())["instances"][0]["source_image"])
+    expected = ((photo.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    assert sent.shape == MODEL_SIZE + (3,) and np.array_equal(sent, np.repeat(expected[..., None], 3, axis=-1))
+    assert sorted(set(expected.ravel())) == [0, 1, 2, 128, 255]
+
+
+def test_poses_outside_their_frame_are_refused_naming_the_joint(inputs_dir, capsys):
+    """A 1x1 photo with a 128x64 pose gave a 1x1 output; an OpenPose joint at 1e30 passed the torso check."""
+    from dgan_tf.cli.transfer import main
+
+    write_image_atomic(inputs_dir / "tiny.png", np.zeros((1, 1, 3), np.uint8))
+    far = STANDING_POSE * (200 / 128)
+    far[4] = [1e30, 50]
+    write_openpose(inputs_dir / "far.json", [far])
+    cases = {"--source": ("tiny.png", r"source pose .*poses.csv:photo.png: joint nose at \(y=23, x=50\) lies outside "
+                                      r"the photo, 1x1 \(0 <= y < 1, 0 <= x < 1\) \(and 17 more joint\(s\)\); the "
+                                      "source pose must be in the photo's pixels"),
+             "--target-pose": ("far.json", r"target pose .*far.json: joint r_wrist at \(y=1e\+30, x=50\) lies "
+                                           r"outside the photo, 200x100 .*unless a target frame \(--target-frame")}
+    for flag, (value, message) in cases.items():
+        assert main(transfer_args(inputs_dir, **{flag: value})) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        assert re.search(message, err), err
+    assert not (inputs_dir / "out").exists()
+
+
+def test_an_existing_request_file_needs_force(inputs_dir, capsys):
+    from dgan_tf.cli.transfer import main
+
+    run_only_config(inputs_dir / "run")
+    (inputs_dir / "request.json").write_text("keep")
+    argv = transfer_args(inputs_dir, **{"--run": "run", "--output-dir": None, "--write-request": "request.json"})
+    assert main(argv) == 2
+    assert "--write-request" in capsys.readouterr().err and (inputs_dir / "request.json").read_text() == "keep"
+    assert main(argv + ["--force"]) == 0 and "instances" in (inputs_dir / "request.json").read_text()
+
+
+def test_generator_inputs_are_checked_before_tensorflow_casts_them(rng):
+    """TensorFlow's binding turned float images in [-1, 1] and an int32 300 into uint8 garbage without a word."""
+    images = rng.integers(0, 256, (2,) + MODEL_SIZE + (3,), dtype=np.uint8)
+    keypoints = np.repeat(STANDING_POSE[None], 2, axis=0)
+    checked = tr.check_generator_inputs(images, keypoints.astype(np.int64), keypoints, MODEL_SIZE)
+    assert checked[0] is images and checked[1].dtype == np.float32 and np.array_equal(checked[1], keypoints)
+    assert tr.check_generator_inputs(images.astype(np.int32), keypoints, keypoints, MODEL_SIZE)[0].dtype == np.uint8
+    refused = [
+        (images / 127.5 - 1, keypoints, r"source_images must be uint8 RGB \(0-255\).* float64 in \[-1"),
+        (np.full(images.shape, 300, np.int32), keypoints, "must hold values 0-255 .* int32 from 300 to 300"),
+        (images[:, :, :32], keypoints, r"source_images must have shape \(batch, 128, 64, 3\)"),
+        (images, keypoints[:1], r"source_keypoints must have shape \(2, 18, 2\)"),
+        (images, keypoints > 0, "source_keypoints must be numbers"),
+        (images, keypoints * np.float64(1e300), "must be finite float32 numbers"),
+    ]
+    for source_images, source_keypoints, message in refused:
+        with pytest.raises(ValueError, match=message):
+            tr.check_generator_inputs(source_images, source_keypoints, keypoints, MODEL_SIZE)
+    from dgan_tf.models.generator import build_generator
+
+    generator = tr.KerasGenerator(build_generator(MODEL_SIZE, width=0.0625))
+    with pytest.raises(ValueError, match="source_images must be uint8"):
+        generator(images / 255.0, keypoints, keypoints)
 
 
 @pytest.mark.slow

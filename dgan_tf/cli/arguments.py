@@ -1,5 +1,5 @@
-"""What every command-line program shares: argument types, the --run flag and the error wrapper, so that each spells
-and checks a flag the same way and reports an error the same way."""
+"""What every command-line program shares: argument types, the --run and --force flags and the error wrapper, so that
+each spells and checks a flag the same way and reports an error (and Ctrl-C) the same way."""
 
 import argparse
 import sys
@@ -32,17 +32,29 @@ def add_run_argument(parser, old_flag, help, required=True):
     parser.add_argument(old_flag, dest="run", help=argparse.SUPPRESS)
 
 
+def add_force_argument(parser, what):
+    """`--force`: replace `what` (an output file named on the command line) when it exists; refused otherwise."""
+    parser.add_argument("--force", action="store_true", help=f"replace {what} if it exists")
+
+
 def require_run(parser, args):
     if not args.run:
         parser.error("the following arguments are required: --run")
 
 
-def run_reporting_errors(run, args, exit_codes=()):
+INTERRUPTED = ("stopped: interrupted (Ctrl-C); every file is written whole or not at all, so nothing is left "
+               "half-written: run the same command again")
+
+
+def run_reporting_errors(run, args, exit_codes=(), interrupted=INTERRUPTED):
     """run(args), every command-line program's body: an error a user can fix is printed as one `error:` line with
     an exit status and no traceback. exit_codes: ((exception types, status), ...) tried first; then ValueError and
-    OSError (FileNotFoundError, WriteError) give 2."""
+    OSError (FileNotFoundError, WriteError) give 2. Ctrl-C prints `interrupted` and gives 130 (128 + SIGINT)."""
     try:
         return run(args)
+    except KeyboardInterrupt:
+        print(interrupted, file=sys.stderr)
+        return 130
     except Exception as error:
         for types, code in (*exit_codes, ((ValueError, OSError), 2)):
             if isinstance(error, types):

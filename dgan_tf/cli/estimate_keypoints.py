@@ -7,15 +7,15 @@ pose environment (mediapipe 0.10.21 pins numpy<2); the wrapper creates it on fir
   bash scripts/with_pose_env.sh python scripts/estimate_keypoints.py a.jpg b.png --output ann.csv --min-visibility 0.3
 
 Images with no person get a row of -1 (pair making skips them); unreadable files are left out; both
-are listed with the reason. Exit status: 0 when at least one image was annotated, 1 when none was,
-2 on bad arguments.
+are listed with the reason. --output must not be one of the images; an existing one needs --force. Exit status:
+0 when at least one image was annotated, 1 when none was, 2 on bad arguments.
 """
 
 import argparse
 import sys
 from pathlib import Path
 
-from dgan_tf.cli.arguments import run_reporting_errors
+from dgan_tf.cli.arguments import add_force_argument, run_reporting_errors
 from dgan_tf.inference.keypoint_estimation import (
     DEFAULT_MIN_VISIBILITY, PoseEnvironmentError, annotate_images, find_images,
 )
@@ -35,6 +35,7 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("images", nargs="+", type=Path, help="image files and/or folders of images (not recursive)")
     parser.add_argument("--output", type=Path, required=True, help="annotation CSV to write")
+    add_force_argument(parser, "--output")
     parser.add_argument("--min-visibility", type=_visibility, default=DEFAULT_MIN_VISIBILITY,
                         help="BlazePose visibility below which a joint is written as -1 "
                              f"(default {DEFAULT_MIN_VISIBILITY})")
@@ -49,9 +50,8 @@ def main(argv=None):
 
 def run(args):
     paths = find_images(args.images)
-    if args.output.is_dir():
-        raise ValueError(f"--output {args.output} is a folder; give the CSV file to write")
-    report = annotate_images(paths, args.output, args.min_visibility, progress=not args.no_progress)
+    report = annotate_images(paths, args.output, args.min_visibility, progress=not args.no_progress,
+                             force=args.force)
     for name, reason in report.no_person:
         print(f"no person: {name}: {reason}", file=sys.stderr)
     for path, reason in report.skipped:

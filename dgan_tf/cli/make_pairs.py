@@ -11,17 +11,18 @@ import sys
 from pathlib import Path
 
 
+from dgan_tf.cli.arguments import add_force_argument, image_size_arg, positive_int, run_reporting_errors
 from dgan_tf.data.annotations import read_annotations, write_pairs
-from dgan_tf.cli.arguments import image_size_arg, positive_int, run_reporting_errors
 from dgan_tf.data.datasets import DATASETS, get_dataset
 from dgan_tf.data.pairs import make_pairs, valid_image_mask
+from dgan_tf.outputs import check_output_file
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("annotations", type=Path, help="annotation CSV (name:keypoints_y:keypoints_x)")
     parser.add_argument("--output", "--out", type=Path, required=True, help="pair CSV to write (from,to)")
-    parser.add_argument("--force", action="store_true", help="replace --output if it exists")
+    add_force_argument(parser, "--output")
     parser.add_argument("--dataset", required=True, choices=tuple(DATASETS), help="decides the id rule")
     parser.add_argument("--sample", type=positive_int, default=None,
                         help="keep a random sample of this many pairs (the original's test split: 12000)")
@@ -32,25 +33,13 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def check_output(annotations, output, force):
-    """Refuse to overwrite the input annotation file, and an existing output without --force."""
-    if output.exists() or output.is_symlink():
-        same = annotations.exists() and (output.resolve() == annotations.resolve() or output.samefile(annotations))
-        if same:
-            raise ValueError(f"--output {output} is the input annotation file: writing the pairs there would "
-                             "replace the annotations; give another --output path")
-        if output.is_dir():
-            raise ValueError(f"--output {output} is a folder; give the path of the pair CSV to write")
-        if not force:
-            raise ValueError(f"--output {output} exists; add --force to replace it")
-
-
 def main(argv=None):
     return run_reporting_errors(run, parse_args(argv))
 
 
 def run(args):
-    check_output(args.annotations, args.output, args.force)
+    check_output_file(args.output, "--output", inputs=[("the input annotation file", args.annotations)],
+                      force=args.force)
     image_size = args.image_size
     if image_size is None and len(DATASETS[args.dataset]) == 1:
         image_size = get_dataset(args.dataset).image_size

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dgan_tf.cli.arguments import image_size_arg, run_reporting_errors
 from dgan_tf.data import synthetic
+from dgan_tf.outputs import check_output_folder
 
 
 def build_parser():
@@ -41,6 +42,7 @@ def main(argv=None):
 
 
 def run(args):
+    check_output_folder(args.output_dir, "--output-dir")
     kwargs = dict(identities=args.identities, images_per_identity=args.images_per_identity, seed=args.seed,
                   test_fraction=args.test_fraction)
     if args.if_missing:

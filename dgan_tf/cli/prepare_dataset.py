@@ -12,8 +12,10 @@ from pathlib import Path
 
 
 from dgan_tf.cli.arguments import run_reporting_errors
+from dgan_tf.data.datasets import get_dataset
 from dgan_tf.data.prepare import prepare_fashion, prepare_market
 from dgan_tf.options import LINK_MODES, NAMINGS, PREPARED_DATASETS
+from dgan_tf.outputs import check_output_folder
 
 
 def parse_args(argv):
@@ -37,6 +39,9 @@ def main(argv=None):
 
 
 def run(args):
+    data = get_dataset(args.dataset, args.data_root)
+    images = f"{data.file_prefixes[0]}-dataset"
+    check_output_folder(data.data_dir, "--data-root", folders=(images, f"{images}/train", f"{images}/test"))
     if args.dataset == "market":
         summary = prepare_market(args.source, args.data_root, args.mode)
     else:

@@ -5,7 +5,9 @@ Examples:
   python scripts/test.py --run runs/market-full --real-data --inception-graph ~/classify_image_graph_def.pb
   python scripts/test.py --dataset fashion --score-dir outputs_of_another_method/
 Outputs in --output-dir: images/<from>_<to>.png (source | target | generated), generated/<from>_<to>.png,
-metrics.json and metrics.md (laid out like the paper's Table 1).
+metrics.json and metrics.md (laid out like the paper's Table 1), replaced on each run; the folder is checked first.
+--score-dir scores the pairs that have an image, naming the missing ones; below 90% of the pairs it needs
+--allow-missing.
 Exit codes: 0 done; 1 SSIM is not finite; 2 an error in the input (a flag, the run folder, generator.keras, a
 data or image file), with a message naming it.
 """
@@ -27,6 +29,8 @@ def parse_args(argv):
     add_run_argument(p, "--checkpoint", "a run folder written by train.py, or its generator.keras file",
                      required=False)
     p.add_argument("--score-dir", help="score this folder of <from>_<to>.png/.jpg images instead of generating")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="with --score-dir: score the pairs found even when more than a tenth have no image")
     p.add_argument("--dataset", choices=tuple(DATASETS),
                    help="default: the run's dataset (required with --score-dir)")
     p.add_argument("--image-size", help="synthetic only, with --score-dir: 128x64 or 256x256")
@@ -106,12 +110,13 @@ class Scored:
     title: str
     out_dir: Path
     unmatched: int = 0  # image files of a scored folder that match no pair
+    missing: str = ""  # a scored folder's pairs without an image, as a sentence
 
 
 def generate_from_run(args):
     """Generate every test pair with the run's generator (images written to the output folder)."""
     from dgan_tf.data.datasets import get_dataset
-    from dgan_tf.evaluation.protocol import generate_test_pairs
+    from dgan_tf.evaluation.protocol import check_output_dir, generate_test_pairs
     from dgan_tf.run import Run
 
     run_folder = Run.open(args.run)
@@ -120,7 +125,7 @@ def generate_from_run(args):
         raise ValueError(f"--dataset {args.dataset} differs from the run's dataset {config.dataset}")
     data = get_dataset(config.dataset, data_root=args.data_root or config.data_root, image_size=config.image_size)
     data.check_present("test")
-    out_dir = Path(args.output_dir or run_folder.test_dir)
+    out_dir = check_output_dir(args.output_dir or run_folder.test_dir)
     generator = run_folder.load_generator(config)
     pairs, generated, targets, keypoints = generate_test_pairs(generator, data, out_dir, batch_size=args.batch_size,
                                                                progress=not args.no_progress)
@@ -131,37 +136,42 @@ def generate_from_run(args):
 def read_scored_folder(args):
     """Images of any method named <from>_<to>.png or .jpg, matched to the test pairs."""
     from dgan_tf.data.datasets import get_dataset
-    from dgan_tf.evaluation.protocol import load_scored_dir
+    from dgan_tf.evaluation.protocol import check_output_dir, load_scored_dir
 
     if not args.dataset:
         raise ValueError("--score-dir needs --dataset")
     data = get_dataset(args.dataset, data_root=args.data_root or "data", image_size=args.image_size)
     data.check_present("test")
     score_dir = Path(args.score_dir)
-    pairs, generated, targets, keypoints, unmatched = load_scored_dir(score_dir, data, progress=not args.no_progress)
-    return Scored(data, generated, targets, keypoints, score_dir.name,
-                  f"{args.dataset} test, {len(pairs)} pairs from {score_dir}",
-                  Path(args.output_dir or score_dir.parent / f"{score_dir.name}-scores"), unmatched)
+    out_dir = check_output_dir(args.output_dir or score_dir.parent / f"{score_dir.name}-scores")
+    found = load_scored_dir(score_dir, data, progress=not args.no_progress, allow_missing=args.allow_missing)
+    if found.missing:
+        print(f"warning: {found.missing_note()}; scoring the {len(found.pairs)} found", file=sys.stderr)
+    return Scored(data, found.generated, found.targets, found.keypoints, score_dir.name,
+                  f"{args.dataset} test, {len(found.pairs)} pairs from {score_dir}", out_dir, found.unmatched,
+                  found.missing_note())
 
 
 def report(args, scored):
     """Score (and with --real-data the real images too), write metrics.json and metrics.md; exit 1 if SSIM is NaN."""
     import numpy as np
 
-    from dgan_tf.evaluation.protocol import fid_reference_features, score, write_report
+    from dgan_tf.evaluation.protocol import PCKH_DIR, fid_reference_features, score, write_report
 
     progress = not args.no_progress
     scorer, note = load_scorer(args)
     detector, detector_note = load_detector(args)
     reference = None if scorer is None else fid_reference_features(scorer, scored.data, args.fid_reference,
                                                                     scored.targets)
-    pckh_dir = scored.out_dir / "pckh" if args.pckh else None
+    pckh_dir = scored.out_dir / PCKH_DIR if args.pckh else None
     rows = {scored.label: score(scored.generated, scored.targets, scored.keypoints, scorer, reference, progress,
                                 detector, pckh_dir)}
     if args.real_data:
         rows["Real data"] = score(scored.targets, scored.targets, scored.keypoints, scorer, reference, progress,
                                   detector, pckh_dir and pckh_dir / "real")
     notes = [n for n in (note, detector_note) if n]
+    if scored.missing:
+        notes.append(f"Not scored: {scored.missing}.")
     if scored.unmatched:
         notes.append(f"{scored.unmatched} image files did not match a test pair.")
     if scorer is not None:

@@ -8,9 +8,14 @@ Examples:
   python scripts/train.py --loss-weight g_reconstruction=50 # a generator loss term's weight
   KERAS_BACKEND=jax python scripts/train.py --iterations 100
 
+Before any work the run folder's paths are checked and its lock taken (RUN/train.lock: one trainer per folder).
+A start that would replace a finished generator.keras (its checkpoints gone) or go back in iterations is refused,
+writing nothing; a run already at --iterations writes its samples and generator again and says so.
+
 Exit codes: 0 done; 2 an error in the input (flags, config.json, data, checkpoints, a file that cannot be
-written), with a message naming the file; 3 training diverged (NaN/Inf loss); 130 / 143 stopped by Ctrl-C /
-SIGTERM after saving a checkpoint of the current iteration (run the same command again to resume).
+written, a run folder in use or refused as above), with a message naming the file; 3 training diverged (NaN/Inf
+loss); 130 / 143 stopped by Ctrl-C / SIGTERM after saving a checkpoint of the current iteration (run the same
+command again to resume).
 """
 
 import argparse
@@ -95,6 +100,9 @@ def run_config(args, run):
     if run.has_config():
         print(f"Resuming the run in {run.folder}", flush=True)
         return resume_config(run.load_config(), explicit)
+    if run.checkpoint_files() or run.has_generator():
+        print(f"note: {run.config_path} is missing, though {run.folder} holds a run's files: its configuration is built "
+              "from the flags given, which must be those that started the run", file=sys.stderr, flush=True)
     dataset = explicit.pop("dataset", DEFAULT_DATASET)
     variant = explicit.pop("variant", DEFAULT_VARIANT)
     return build_run_config(dataset, variant, image_size=explicit.pop("image_size", None), **explicit)
@@ -105,31 +113,47 @@ def main(argv=None):
 
     args = parse_args(argv)
     try:
-        return run_reporting_errors(run, args, exit_codes=((TrainingDiverged, 3),))
+        return run_reporting_errors(run, args, exit_codes=((TrainingDiverged, 3),), interrupted=INTERRUPTED)
     except TrainingInterrupted as error:  # a checkpoint of the current iteration was saved
         print(f"stopped: {error}", file=sys.stderr)
         return error.exit_code
-    except KeyboardInterrupt:
-        print("stopped: interrupted before a checkpoint could be saved; run the same command again to resume from "
-              "the last complete checkpoint", file=sys.stderr)
-        return 130
+
+
+INTERRUPTED = ("stopped: interrupted before a checkpoint could be saved; run the same command again to resume from "
+               "the last complete checkpoint")
 
 
 def run(args):
     from dgan_tf import weights
-    from dgan_tf.build import build_trainer
     from dgan_tf.run import Run
 
     if args.offline:
         os.environ[weights.OFFLINE_ENV] = "1"  # read wherever a weight file is resolved (VGG19 here)
     run_folder = Run(Path(args.run or f"runs/{args.dataset or DEFAULT_DATASET}-{args.variant or DEFAULT_VARIANT}"))
+    run_folder.check_outputs()
+    with run_folder.lock() as lock:
+        if lock.replaced:
+            print(f"note: {lock.replaced}", file=sys.stderr, flush=True)
+        return train(args, run_folder, lock)
+
+
+def train(args, run_folder, lock):
+    """Build the run's trainer (resumed) and train it, holding the run's lock."""
+    from dgan_tf.build import build_trainer
+
     config = run_config(args, run_folder)
     trainer = build_trainer(config, run_folder, xla=args.xla, vgg_weights=args.vgg_weights,
                             progress=not args.no_progress)
+    start = trainer.step
     print(f"dataset {config.dataset} {config.image_size[0]}x{config.image_size[1]}, variant {config.variant}, "
-          f"batch {config.batch_size}, iterations {trainer.step} -> {config.iterations}, "
+          f"batch {config.batch_size}, iterations {start} -> {config.iterations}, "
           f"backend {trainer.backend}, xla {trainer.xla}; outputs in {run_folder.folder}", flush=True)
-    losses = trainer.train()
-    print("done: " + ", ".join(f"{k} {v:.4g}" for k, v in losses.items()))
+    losses = trainer.train(on_step=lambda _: lock.refresh())
+    if start >= config.iterations:
+        print(f"nothing to train: the run was already at iteration {start} of {config.iterations}; its samples and "
+              "generator were written again from its last checkpoint. Give --iterations above "
+              f"{start} to train further")
+    else:
+        print("done: " + ", ".join(f"{k} {v:.4g}" for k, v in losses.items()))
     print(f"samples: {run_folder.latest_sample_path}; generator: {run_folder.generator_path}")
     return 0

@@ -13,7 +13,8 @@ POSE: annotations.csv:NAME (one row of an annotation CSV), annotations.csv (all 
 file (pose_keypoints_2d, COCO-18 or BODY_25; the most confident person; joints below --confidence missing),
 or a folder of OpenPose JSON files (natural order). Poses are in the source photo's pixels unless
 --target-frame says otherwise. Photos of another size than the model's are resized and padded, and the output
-is mapped back to the photo's size. Outputs: DIR/000_<pose>.png ... and, with --gif, DIR/transfer.gif.
+is mapped back to the photo's size. Outputs: DIR/000_<pose>.png ... and, with --gif, DIR/transfer.gif (replaced
+when there); an existing --write-request FILE needs --force. Every output path is checked before the model loads.
 """
 
 import argparse
@@ -21,7 +22,9 @@ import json
 import sys
 from pathlib import Path
 
-from dgan_tf.cli.arguments import add_run_argument, image_size_arg, positive_int, require_run, run_reporting_errors
+from dgan_tf.cli.arguments import (
+    add_force_argument, add_run_argument, image_size_arg, positive_int, require_run, run_reporting_errors,
+)
 from dgan_tf.inference.poses import DEFAULT_CONFIDENCE
 from dgan_tf.inference.transfer import DEFAULT_BATCH_SIZE, DEFAULT_FPS
 
@@ -49,6 +52,7 @@ def parse_args(argv):
     p.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE)
     p.add_argument("--write-request", metavar="FILE",
                    help="write the TF Serving REST request (row format) for these inputs to FILE and stop")
+    add_force_argument(p, "the --write-request file")
     args = p.parse_args(argv)
     require_run(p, args)
     if not args.output_dir and not args.write_request:
@@ -61,8 +65,9 @@ def main(argv=None):
 
 
 def read_inputs(args):
-    """The photo, its pose and the target poses, checked before any model is loaded."""
+    """The photo, its pose and the target poses, checked (each pose inside its frame) before any model is loaded."""
     from dgan_tf.inference import poses as pose_io
+    from dgan_tf.inference.transfer import check_pose_frames
     from dgan_tf.images import read_image
 
     image = read_image(args.source)
@@ -78,13 +83,40 @@ def read_inputs(args):
         kept.append(pose_io.require_torso(pose, "target pose"))
     if not kept:
         raise ValueError("no target pose is left: every one lacks a shoulder or a hip (--skip-incomplete)")
+    check_pose_frames(image, source_pose, kept, args.target_frame)
     return image, source_pose, kept
+
+
+def input_files(args):
+    """(label, path) of every input file named on the command line: the photo and the pose files."""
+    files = [("the --source photo", Path(args.source))]
+    for flag, specs in (("--source-pose", [args.source_pose]), ("--target-pose", args.target_pose)):
+        for spec in specs:
+            path = Path(spec)
+            if not path.exists() and ":" in spec:  # annotations.csv:NAME
+                path = Path(spec.rsplit(":", 1)[0])
+            files.append((f"the {flag} file {path}", path))
+    return files
+
+
+def check_outputs(args, targets):
+    """Everything transfer.py writes, checked before the model is loaded: the --write-request file, or the
+    --output-dir folder and the images (and GIF) it will hold."""
+    from dgan_tf.inference.transfer import GIF_NAME, output_name
+    from dgan_tf.outputs import check_output_file, check_output_folder
+
+    if args.write_request:
+        check_output_file(args.write_request, "--write-request", inputs=input_files(args), force=args.force)
+        return
+    names = [output_name(i, pose.label) for i, pose in enumerate(targets)] + ([GIF_NAME] if args.gif else [])
+    check_output_folder(args.output_dir, "--output-dir", files=names, inputs=input_files(args))
 
 
 def run(args):
     from dgan_tf.inference import transfer as tr
 
     image, source_pose, targets = read_inputs(args)
+    check_outputs(args, targets)
     if args.write_request:
         from dgan_tf.files import atomic_write_text
         from dgan_tf.inference.export import rest_request

@@ -17,6 +17,7 @@ from dgan_tf.evaluation.inception_outputs import InceptionOutputs
 from dgan_tf.images import check_images
 from dgan_tf.options import INCEPTION_KINDS, PRETRAINED_WEIGHTS
 from dgan_tf.weights import WeightsNotFoundError  # noqa: F401  (part of this module's API)
+from dgan_tf.weights import load_weight_file
 
 INPUT_SIZE = 299
 NUM_CLASSES = 1000
@@ -83,12 +84,7 @@ def build_inception(weights="imagenet", weights_path=None, offline=False):
     import keras  # after the path check, so a missing file fails fast
     base = keras.applications.InceptionV3(include_top=True, weights=None, input_shape=(INPUT_SIZE, INPUT_SIZE, 3))
     if path is not None:
-        try:
-            base.load_weights(path)
-        except Exception as error:  # a truncated or wrong file: name it instead of an h5py traceback
-            raise ValueError(
-                f"Could not load InceptionV3 weights from {path} (expected {WEIGHTS_FILE}, include_top): {error}"
-            ) from error
+        load_weight_file(base, KERAS_INCEPTION_V3, path)
     return keras.Model(base.input, [base.output, base.get_layer("avg_pool").output], name="inception_v3_scores")
 
 

@@ -113,7 +113,7 @@ def estimate_with_pose_environment(images, work_dir, repo_root=None):
         iio.imwrite(folder / name, np.asarray(image, dtype=np.uint8))
     output = Path(work_dir) / "pckh-keypoints.csv"
     command = ["bash", str(wrapper), "python", "scripts/estimate_keypoints.py", str(folder), "--output", str(output),
-               "--no-progress"]
+               "--force", "--no-progress"]  # --force: the work file of an earlier run is replaced
     done = subprocess.run(command, capture_output=True, text=True, cwd=repo_root)
     if done.returncode not in (0, 1):  # 1: no person in any image, still a valid (all -1) file
         raise RuntimeError(f"keypoint estimation failed ({' '.join(command)}): {done.stderr.strip()[-500:]}")

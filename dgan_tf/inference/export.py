@@ -11,7 +11,12 @@ Heatmaps, part masks and affines are computed inside the graph from the keypoint
 holds only TensorFlow ops: loading it needs `tf.saved_model.load` (or TF Serving), not dgan_tf. Assets:
 `config.json` (the training run's) and `dgan_tf_export.json` (versions, image size, precision, the signatures).
 Dtypes are checked by whatever feeds the graph (TF Serving's REST and gRPC decoding, TensorFlow's binding of
-tensors); note that TensorFlow's Python binding converts numpy arrays to the signature's dtype silently.
+tensors); TensorFlow's Python binding converts numpy arrays to the signature's dtype silently, so dgan_tf's own
+loader (`load_export`, behind dgan_tf.inference.transfer.load_generator) checks dtypes and ranges before it calls.
+
+Writing is checked before any work (the output folders, the version: a positive int64, as TF Serving numbers
+versions) and atomic (a hidden `.V.tmp-HOST-PID-XXXXXXXX` folder renamed into place); the next export removes the
+hidden folders that killed exports left. A full disk or a read-only folder is reported as files.WriteError.
 
 precision="bfloat16" exports a copy computing in bfloat16 (same signatures): several times faster on CPUs with
 AMX / AVX512-BF16 and on GPUs, outputs a few uint8 levels from the float32 model.
@@ -23,11 +28,18 @@ import os
 import platform
 import re
 import shutil
+import socket
+import sys
 import tempfile
+import time
 from pathlib import Path
 
+from dgan_tf.files import write_error
 from dgan_tf.geometry.keypoints import NUM_JOINTS
-from dgan_tf.images import input_image_size
+from dgan_tf.images import ImageSize, input_image_size
+from dgan_tf.outputs import check_output_folder
+from dgan_tf.run import GeneratorFileError
+from dgan_tf.run.lock import STALE_AFTER_S, process_running
 
 SERVING_SIGNATURE = "serving_default"
 FLOAT_SIGNATURE = "serving_float"
@@ -41,7 +53,11 @@ FORMAT_VERSION = 1
 FLOAT_IMAGE_TOLERANCE = 1e-3  # serving_float accepts images in [-1 - tol, 1 + tol]
 # Layers that stay float32 in a bfloat16 export: pixel coordinates, affine fits and warps need the precision.
 FLOAT32_LAYERS = ("PoseHeatmaps", "PartGeometry", "DeformableSkip")
+MAX_VERSION = 2**63 - 1  # TF Serving's version numbers are int64
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# The hidden folder an export is written in: .VERSION.tmp-HOST-PID-XXXXXXXX (mkdtemp's 8 characters); HOST-PID
+# absent in the folders of dgan_tf 0.2.
+_PARTIAL_EXPORT = re.compile(r"^\.\d+\.tmp-(?:(?P<host>.+)-(?P<pid>\d+)-)?[A-Za-z0-9_]{8}$")
 
 
 class ExportError(ValueError):
@@ -229,21 +245,71 @@ def existing_versions(model_dir):
 
 
 def next_version(model_dir):
-    """1 for a new model folder, else one more than the highest version there."""
-    versions = existing_versions(model_dir)
-    return versions[-1] + 1 if versions else 1
+    """1 for a new model folder, else one more than the highest version there (a file with an all-digit name
+    takes its number too: the version folder could not be created there)."""
+    model_dir = Path(model_dir)
+    taken = [int(p.name) for p in model_dir.iterdir() if p.name.isdigit()] if model_dir.is_dir() else []
+    return max(taken) + 1 if taken else 1
 
 
 def _free_version(model_dir, version):
     """`version`, or the next free one when None; an ExportError when that folder exists already."""
     if version is None:
         return next_version(model_dir)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ExportError(f"version must be a positive integer. Received: version={version!r}")
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_VERSION:
+        raise ExportError(f"version must be a positive integer of at most {MAX_VERSION} (2**63 - 1: TF Serving "
+                          f"numbers versions in int64). Received: version={version!r}")
     if (Path(model_dir) / str(version)).exists():
         raise ExportError(f"{Path(model_dir) / str(version)} already exists; choose another --version (next free: "
                           f"{next_version(model_dir)}) or remove it")
     return version
+
+
+def check_export_target(output_dir, model_name, version):
+    """(model folder, version): everything an export writes, checked before any work; ExportError,
+    OutputPathError or WriteError (a read-only folder) otherwise."""
+    check_output_folder(output_dir, "--output-dir", folders=(check_model_name(model_name),))
+    model_dir = Path(output_dir) / model_name
+    return model_dir, _free_version(model_dir, version)
+
+
+def _newest_mtime(folder):
+    times = [folder.stat().st_mtime]
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            try:
+                times.append(os.stat(os.path.join(root, name)).st_mtime)
+            except OSError:
+                pass
+    return max(times)
+
+
+def remove_partial_exports(model_dir):
+    """Delete the hidden folders that killed exports left in `model_dir`; returns their paths.
+
+    One of this machine's is left when the process named in its name still runs (an export in progress); one of
+    another host (or of dgan_tf 0.2, which named none) when something in it changed within STALE_AFTER_S.
+    """
+    model_dir = Path(model_dir)
+    removed = []
+    if not model_dir.is_dir():
+        return removed
+    for entry in sorted(model_dir.iterdir()):
+        match = _PARTIAL_EXPORT.match(entry.name)
+        if not match or not entry.is_dir():
+            continue
+        if match["host"] == _host_tag():
+            stale = not process_running(int(match["pid"]))
+        else:
+            stale = time.time() - _newest_mtime(entry) > STALE_AFTER_S
+        if stale:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def _host_tag():
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname()) or "host"
 
 
 def export_metadata(image_size, config=None, source=None, model_name=DEFAULT_MODEL_NAME, version=None,
@@ -284,17 +350,20 @@ def export_generator(generator, output_dir=DEFAULT_OUTPUT_DIR, model_name=DEFAUL
     """Write `generator` as `output_dir/model_name/version/` (version None: the next free one); returns that path.
 
     Atomic: the SavedModel is written into a hidden sibling folder (which TF Serving ignores: not all digits)
-    and renamed into place, so a server watching the model folder never loads half an export.
+    and renamed into place, so a server watching the model folder never loads half an export. The hidden folders
+    of killed exports are removed first, each with a note.
     """
     import tensorflow as tf
 
-    model_dir = Path(output_dir) / check_model_name(model_name)
-    version = _free_version(model_dir, version)
+    model_dir, version = check_export_target(output_dir, model_name, version)
     final = model_dir / str(version)
-    model_dir.mkdir(parents=True, exist_ok=True)
+    for path in remove_partial_exports(model_dir):
+        print(f"removed {path}: the partial folder of an interrupted export", file=sys.stderr, flush=True)
     image_size = input_image_size(generator)
-    tmp = Path(tempfile.mkdtemp(dir=model_dir, prefix=f".{version}.tmp-"))
+    tmp = None
     try:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=model_dir, prefix=f".{version}.tmp-{_host_tag()}-{os.getpid()}-"))
         with tempfile.TemporaryDirectory() as staging:
             assets = []
             if config is not None:
@@ -308,8 +377,11 @@ def export_generator(generator, output_dir=DEFAULT_OUTPUT_DIR, model_name=DEFAUL
             tf.saved_model.save(module, str(export_dir), signatures=serving_signatures(module))
         os.chmod(export_dir, 0o777 & ~_umask())
         os.rename(export_dir, final)  # fails, leaving nothing half-written, if `final` appeared meanwhile
+    except (OSError, tf.errors.OpError) as error:  # a full disk, a read-only folder: TensorFlow's errors too
+        raise write_error(error, final) from None
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 
@@ -329,7 +401,7 @@ def export_run(run, output_dir=DEFAULT_OUTPUT_DIR, model_name=DEFAULT_MODEL_NAME
     returns the version folder."""
     from dgan_tf.run import Run
 
-    _free_version(Path(output_dir) / check_model_name(model_name), version)  # fail before loading anything
+    check_export_target(output_dir, model_name, version)  # fail before loading anything
     run = Run.open(run)
     config = run.load_config() if run.has_config() else None
     generator = run.load_generator(config)
@@ -350,11 +422,55 @@ def find_export(path):
 
 
 def read_export_metadata(export_dir):
-    """The dgan_tf_export.json of an export (no TensorFlow needed)."""
+    """The dgan_tf_export.json of an export (no TensorFlow needed); GeneratorFileError names it when unreadable."""
     path = Path(export_dir) / "assets" / METADATA_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: {export_dir} was not written by dgan_tf's export")
-    return json.loads(path.read_text())
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+        ImageSize.of(metadata["image_size"])
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+        raise GeneratorFileError(f"{path} is not the metadata of a dgan_tf export ({type(error).__name__}: {error}); "
+                                 f"{REEXPORT}") from None
+    return metadata
+
+
+REEXPORT = "export the run again: python scripts/export.py --run RUN"
+
+
+class LoadedExport:
+    """An export loaded and checked by `load_export`: its folder, image size and serving_default function."""
+
+    def __init__(self, folder, loaded, signature, image_size):
+        self.folder, self.image_size, self.signature = folder, image_size, signature
+        self._loaded = loaded  # keeps the variables the signature captures alive
+
+
+def load_export(path):
+    """An export (a version folder, or a model folder: its newest version) loaded with tf.saved_model.load and checked:
+    a readable SavedModel whose serving_default is a dgan_tf generator's. GeneratorFileError names the folder and
+    the reason otherwise; FileNotFoundError when `path` holds no SavedModel."""
+    import tensorflow as tf
+
+    folder = find_export(path)
+    try:
+        loaded = tf.saved_model.load(str(folder))
+    except Exception as error:  # a damaged saved_model.pb or variables file: parse, IO and index errors alike
+        reason = (str(error).strip().splitlines() or [""])[0][:300]
+        raise GeneratorFileError(f"{folder} is not a readable SavedModel ({type(error).__name__}: {reason}): damaged "
+                                 f"or incomplete; {REEXPORT}") from None
+    signature = getattr(loaded, "signatures", {}).get(SERVING_SIGNATURE)
+    inputs = {} if signature is None else signature.structured_input_signature[1]
+    received = {name: (spec.dtype.name, tuple(spec.shape)) for name, spec in inputs.items()}
+    image = received.get("source_image", ("", ()))
+    size = image[1][1:3] if len(image[1]) == 4 else ()
+    expected = None if None in size or len(size) != 2 else signature_specs(size)[SERVING_SIGNATURE][0]
+    if expected is None or received != {name: (dtype, shape) for name, (dtype, shape, _) in expected.items()}:
+        shown = ", ".join(f"{name} {dtype} {shape}" for name, (dtype, shape) in sorted(received.items()))
+        raise GeneratorFileError(
+            f"{folder} is not a dgan_tf export: its {SERVING_SIGNATURE} takes {shown or 'nothing'}; a dgan_tf export "
+            "takes source_image uint8 (batch, H, W, 3), source_keypoints and target_keypoints float32 (batch, 18, 2)")
+    return LoadedExport(folder, loaded, signature, ImageSize.of(tuple(int(v) for v in size)))
 
 
 # ---------------------------------------------------------------------------------------------------

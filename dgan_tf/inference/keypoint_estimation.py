@@ -34,6 +34,7 @@ import numpy as np
 from dgan_tf.data.annotations import read_annotations, write_annotations
 from dgan_tf.geometry.keypoints import MISSING, NUM_JOINTS, TORSO_JOINTS
 from dgan_tf.images import ImageReadError, ImageSize, read_image, to_rgb_uint8
+from dgan_tf.outputs import check_output_file
 
 BLAZEPOSE_NUM_LANDMARKS = 33
 LEFT_SHOULDER, RIGHT_SHOULDER = 11, 12  # BlazePose indices of the two shoulders (the neck's ends)
@@ -235,21 +236,24 @@ def _name_problem(name):
     return None
 
 
-def annotate_images(image_paths, output, min_visibility=DEFAULT_MIN_VISIBILITY, estimator=None, progress=True):
+def annotate_images(image_paths, output, min_visibility=DEFAULT_MIN_VISIBILITY, estimator=None, progress=True,
+                    force=True):
     """Estimate keypoints for every image, write the annotation CSV `output`, check it reads back; an EstimationReport.
 
     Rows are named by file name. An image with no person (or no joint at or above `min_visibility`) gets
     a row of -1, as in the original's files (pair making drops it: its torso joints are missing); a file
     that cannot be read is left out. Both are listed in the report with the reason; the run goes on.
     Nothing is written when no row remains. `estimator`: an Estimator to reuse (else one is built and closed).
+    `output` is checked before any work (dgan_tf.outputs.check_output_file): not a folder, not one of the images,
+    and, with force=False, not an existing file.
     """
     from tqdm.auto import tqdm
 
     if not 0.0 <= float(min_visibility) <= 1.0:
         raise ValueError(f"min_visibility must lie in [0, 1]. Received: min_visibility={min_visibility!r}")
-    output = Path(output)
-    if output.is_dir():
-        raise ValueError(f"--output {output} is a folder; give the CSV file to write")
+    image_paths = list(image_paths)
+    output = check_output_file(output, "--output", inputs=[("one of the input images", p) for p in image_paths],
+                               force=force)
     report = EstimationReport(output=output)
     rows = []
     own_estimator = estimator is None
@@ -257,7 +261,7 @@ def annotate_images(image_paths, output, min_visibility=DEFAULT_MIN_VISIBILITY, 
         estimator = Estimator()
     start = time.perf_counter()  # per-image time: mediapipe's import and set-up (about 1 s) excluded
     try:
-        for path in tqdm(list(image_paths), desc="keypoints", unit="image", disable=not progress):
+        for path in tqdm(image_paths, desc="keypoints", unit="image", disable=not progress):
             path = Path(path)
             problem = _name_problem(path.name)
             if problem:

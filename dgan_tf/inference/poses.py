@@ -58,6 +58,24 @@ def require_torso(pose, role="pose"):
     return pose
 
 
+def require_inside(pose, frame, role="pose", frame_name="the frame", hint=""):
+    """The pose, or a PoseError naming its file, the first joint outside `frame` (H, W) and the frame: coordinates
+    are pixels of that frame, 0 <= y < H and 0 <= x < W, or -1 for a missing joint (NaN and Inf are outside)."""
+    height, width = frame
+    keypoints = np.asarray(pose.keypoints_yx, np.float64)  # (18, 2)
+    y, x = keypoints[:, 0], keypoints[:, 1]
+    with np.errstate(invalid="ignore"):
+        inside = (y >= 0) & (y < height) & (x >= 0) & (x < width)
+    outside = np.nonzero(~inside & np.any(keypoints != MISSING, axis=-1))[0]
+    if len(outside):
+        joint = outside[0]
+        more = f" (and {len(outside) - 1} more joint(s))" if len(outside) > 1 else ""
+        raise PoseError(f"{role} {pose.origin}: joint {JOINT_NAMES[joint]} at (y={y[joint]:.6g}, x={x[joint]:.6g}) "
+                        f"lies outside {frame_name}, {height}x{width} (0 <= y < {height}, 0 <= x < {width}){more}"
+                        + (f"; {hint}" if hint else ""))
+    return pose
+
+
 def fill_missing_from_previous(poses):
     """Each pose's missing joints taken from the pose before it, as the original's demo did for a video."""
     filled, previous = [], None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dgan_tf.geometry.keypoints import MISSING
+from dgan_tf.geometry.keypoints import MISSING, NUM_JOINTS
 from dgan_tf.images import ImageSize, input_image_size, serving_uint8
 
 DEFAULT_BATCH_SIZE = 8
@@ -76,12 +76,51 @@ class Letterbox:
 # Generators: a training run's Keras model or an export, behind one call
 
 
+def check_generator_inputs(source_images, source_keypoints, target_keypoints, image_size):
+    """(images uint8 (B, H, W, 3), keypoints float32 (B, 18, 2) x 2) as a generator takes them, or a ValueError naming
+    the input: TensorFlow's Python binding would convert them silently (float images in [-1, 1] to 0 and 1, an
+    int32 300 to 44). Images: uint8, or integers in 0-255; keypoints: finite real numbers, (y, x) pixels, -1 missing.
+    """
+    height, width = image_size
+    images = np.asarray(source_images)
+    if images.ndim != 4 or images.shape[1:] != (height, width, 3) or not len(images):
+        raise ValueError(f"source_images must have shape (batch, {height}, {width}, 3), uint8 RGB. Received: shape "
+                         f"{images.shape}")
+    if images.dtype != np.uint8:
+        if not np.issubdtype(images.dtype, np.integer) or images.dtype == np.bool_:
+            low, high = (float(images.min()), float(images.max())) if images.dtype.kind in "fiub" else (None, None)
+            shown = f" in [{low:.4g}, {high:.4g}]" if low is not None else ""
+            raise ValueError(
+                f"source_images must be uint8 RGB (0-255), as serving_default takes them. Received: {images.dtype}"
+                f"{shown}. From [-1, 1]: np.round((x + 1) * 127.5).astype(np.uint8); from [0, 1]: "
+                "np.round(x * 255).astype(np.uint8)")
+        if images.min() < 0 or images.max() > 255:
+            raise ValueError(f"source_images must hold values 0-255 (uint8 RGB). Received: {images.dtype} from "
+                             f"{images.min()} to {images.max()}")
+        images = images.astype(np.uint8)
+    checked = []
+    for name, keypoints in (("source_keypoints", source_keypoints), ("target_keypoints", target_keypoints)):
+        array = np.asarray(keypoints)
+        if array.shape != (len(images), NUM_JOINTS, 2):
+            raise ValueError(f"{name} must have shape ({len(images)}, {NUM_JOINTS}, 2): (y, x) pixels of each image's "
+                             f"{NUM_JOINTS} joints. Received: shape {array.shape}")
+        if array.dtype == np.bool_ or array.dtype.kind not in "iuf":
+            raise ValueError(f"{name} must be numbers, (y, x) pixels, -1 for a missing joint. Received: {array.dtype}")
+        with np.errstate(over="ignore", invalid="ignore"):
+            array = array.astype(np.float32)
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{name} must be finite float32 numbers, (y, x) pixels, -1 for a missing joint. "
+                             "Received: NaN, Inf or a value beyond float32")
+        checked.append(array)
+    return (images, *checked)
+
+
 class KerasGenerator:
     """A Keras generator: uint8 images and keypoints in, uint8 images out (rounded, as the export).
 
     On TensorFlow it runs the export's own serving function (dgan_tf.inference.export.build_serving_module) in
     this process, so that a transfer from a run and one from its export are equal to the bit; on JAX it runs
-    the model and rounds with `serving_uint8`.
+    the model and rounds with `serving_uint8`. Inputs are checked first (check_generator_inputs).
     """
 
     def __init__(self, model, source=None):
@@ -100,37 +139,36 @@ class KerasGenerator:
     def __call__(self, source_images, source_keypoints, target_keypoints):
         import keras
 
-        source_keypoints = np.asarray(source_keypoints, np.float32)
-        target_keypoints = np.asarray(target_keypoints, np.float32)
+        images, source_keypoints, target_keypoints = check_generator_inputs(
+            source_images, source_keypoints, target_keypoints, self.image_size)
         if self._serve is not None:
-            return self._serve(np.asarray(source_images, np.uint8), source_keypoints, target_keypoints)
-        images = (np.asarray(source_images, np.float32) / 255.0 - 0.5) * 2.0  # as the training pipeline
+            return self._serve(images, source_keypoints, target_keypoints)
+        images = (images.astype(np.float32) / 255.0 - 0.5) * 2.0  # as the training pipeline
         generated = self.model.predict_on_batch([images, source_keypoints, target_keypoints])
         return serving_uint8(keras.ops.convert_to_numpy(generated))
 
 
 class SavedModelGenerator:
-    """An export of scripts/export.py, run through its serving_default signature (no dgan_tf code in the graph)."""
+    """An export of scripts/export.py, loaded and checked by `dgan_tf.inference.export.load_export` and run through
+    its serving_default signature (no dgan_tf code in the graph); inputs are checked first (check_generator_inputs)."""
 
     def __init__(self, export_dir):
-        import tensorflow as tf
+        from dgan_tf.inference.export import load_export
 
-        from dgan_tf.inference.export import SERVING_SIGNATURE, find_export
-
-        self.source = find_export(export_dir)
-        self._loaded = tf.saved_model.load(str(self.source))
-        self._signature = self._loaded.signatures[SERVING_SIGNATURE]
-        spec = self._signature.structured_input_signature[1]["source_image"]
-        self.image_size = ImageSize.of(tuple(spec.shape[1:3]), name="the export's input image size")
+        self._export = load_export(export_dir)
+        self.source = self._export.folder
+        self.image_size = self._export.image_size
 
     def __call__(self, source_images, source_keypoints, target_keypoints):
         import tensorflow as tf
 
         from dgan_tf.inference.export import OUTPUT_NAME
 
-        outputs = self._signature(source_image=tf.constant(source_images, tf.uint8),
-                                  source_keypoints=tf.constant(source_keypoints, tf.float32),
-                                  target_keypoints=tf.constant(target_keypoints, tf.float32))
+        images, source_keypoints, target_keypoints = check_generator_inputs(
+            source_images, source_keypoints, target_keypoints, self.image_size)
+        outputs = self._export.signature(source_image=tf.constant(images),
+                                         source_keypoints=tf.constant(source_keypoints),
+                                         target_keypoints=tf.constant(target_keypoints))
         return outputs[OUTPUT_NAME].numpy()
 
 
@@ -207,11 +245,28 @@ class TransferInputs:
                    np.repeat(self.source_keypoints[None], count, axis=0), targets)
 
 
+def check_pose_frames(source_image, source_pose, target_poses, target_frame=None):
+    """PoseError naming the joint and the frame unless every pose lies in its frame: the source pose in the photo's,
+    the target poses in `target_frame` (default the photo's too)."""
+    from dgan_tf.inference.poses import require_inside
+
+    photo = ImageSize.of(source_image.shape[:2])
+    require_inside(source_pose, photo, "source pose", "the photo", "the source pose must be in the photo's pixels")
+    frame = photo if target_frame is None else ImageSize.of(target_frame)
+    where = "the photo" if target_frame is None else "the target frame"
+    hint = ("target poses are in the source photo's pixels unless a target frame (--target-frame HxW) says "
+            "otherwise" if target_frame is None else "")
+    for pose in target_poses:
+        require_inside(pose, frame, "target pose", where, hint)
+
+
 def prepare_inputs(source_image, source_pose, target_poses, model_size, target_frame=None):
     """Photo (h, w, 3) uint8, its Pose and the target Poses -> TransferInputs in the model's frame.
 
-    target_frame: (h, w) the target poses were measured in; default the photo's own frame.
+    target_frame: (h, w) the target poses were measured in; default the photo's own frame. A joint outside its
+    frame is refused (PoseError naming it): the letterbox would put it nowhere the model can use.
     """
+    check_pose_frames(source_image, source_pose, target_poses, target_frame)
     letterbox = Letterbox.fit(source_image.shape[:2], model_size)
     target_box = letterbox if target_frame is None else Letterbox.fit(target_frame, model_size)
     targets = np.stack([target_box.keypoints(p.keypoints_yx) for p in target_poses]) if target_poses else \

@@ -13,8 +13,9 @@ decoder (make_generator, :102-143), one encoder then the decoder for the baselin
 make_discriminator (:146-176) in turn. So the file's layers of each class, sorted by n, pair with ours of
 that class in our creation order; every array is checked by shape before anything is assigned.
 
-API: read_original_weights(path), describe_original_file(path), assign_original_weights(model, layers),
-load_original_generator(path, image_size, architecture), load_original_discriminator(path, image_size),
+API: read_original_weights(path), describe_original_file(path), check_original_file(path, network, image_size),
+assign_original_weights(model, layers), load_original_generator(path, image_size, architecture),
+load_original_discriminator(path, image_size),
 original_parameter_count(network, image_size, architecture), KNOWN_NETWORKS.
 """
 
@@ -58,6 +59,7 @@ class OriginalNetwork:
 
 # The original's image sizes (pose-gan cmd.py:79-84 at 8693ec4).
 _DATASET_SIZES = {"market": (128, 64), "fashion": (256, 256)}
+ORIGINAL_DATASETS = tuple(_DATASET_SIZES)  # the datasets the authors released models of
 KNOWN_NETWORKS = tuple(
     [OriginalNetwork("generator", d, s, a) for d, s in _DATASET_SIZES.items() for a in ("two_stream", "baseline")]
     + [OriginalNetwork("discriminator", d, s) for d, s in _DATASET_SIZES.items()]
@@ -306,7 +308,7 @@ def assign_original_weights(model, layers, source="the original weights"):
     return model
 
 
-def _check_file_fits(path, network, image_size, architecture=None):
+def check_original_file(path, network, image_size, architecture=None):
     """Refuse a file of another network, size or variant before a model is built."""
     summary = describe_original_file(path)
     wanted = original_parameter_count(network, image_size, architecture)
@@ -318,13 +320,13 @@ def _check_file_fits(path, network, image_size, architecture=None):
 
 def load_original_generator(path, image_size, architecture="two_stream", **generator_kwargs):
     """build_generator(image_size, architecture, **generator_kwargs) with the weights of an original file."""
-    _check_file_fits(path, "generator", image_size, architecture)
+    check_original_file(path, "generator", image_size, architecture)
     model = build_generator(image_size, architecture=architecture, **generator_kwargs)
     return assign_original_weights(model, read_original_weights(path), source=str(path))
 
 
 def load_original_discriminator(path, image_size, **discriminator_kwargs):
     """build_discriminator(image_size, **discriminator_kwargs) with the weights of an original file."""
-    _check_file_fits(path, "discriminator", image_size)
+    check_original_file(path, "discriminator", image_size)
     model = build_discriminator(image_size, **discriminator_kwargs)
     return assign_original_weights(model, read_original_weights(path), source=str(path))

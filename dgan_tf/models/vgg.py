@@ -4,7 +4,7 @@ The original's: pose-gan gan/layer_utils.py:28-47 (submodule a4aa9a3), content_f
 Takes images in [-1, 1], applies Caffe preprocessing and returns post-ReLU features of one layer.
 Weights: the path given (--vgg-weights), else the Keras cache, else downloaded from Keras's URL with its
 md5 checked, unless offline (see dgan_tf.weights); a failure raises `WeightsNotFoundError` saying what
-goes where and what the alternatives are.
+goes where and what the alternatives are, a file that is not VGG19's `WeightsFileError` naming it.
 """
 
 import keras
@@ -13,6 +13,7 @@ from keras import ops
 from dgan_tf import weights
 from dgan_tf.options import PRETRAINED_WEIGHTS, VGG_MEANS, check_choice
 from dgan_tf.weights import WeightsNotFoundError  # noqa: F401  (part of this module's API)
+from dgan_tf.weights import load_weight_file
 
 VGG19_NOTOP_FILENAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 VGG19_NOTOP_URL = (
@@ -97,7 +98,7 @@ def build_vgg_features(layer_name, weights_path=None, weights="imagenet", vgg_me
     path = resolve_vgg19_weights(weights_path, offline=offline) if weights == "imagenet" else None
     vgg = keras.applications.VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
     if path is not None:
-        vgg.load_weights(path)
+        load_weight_file(vgg, VGG19_NOTOP, path)
     trunk = keras.Model(vgg.input, vgg.get_layer(layer_name).output, name=f"vgg19_{layer_name}_trunk")
     images = keras.Input((None, None, 3), name="images")  # (B, H, W, 3) in [-1, 1]
     features = trunk(VggPreprocess(vgg_mean, name="vgg_preprocess")(images))  # (B, h, w, C)

@@ -10,6 +10,10 @@ things (a run folder, or the `.keras` file in one) and names the same file when 
     RUN/samples/step-N.png      sample grids; samples/latest.png the newest
     RUN/logs/                   TensorBoard event files
     RUN/test/                   what test.py writes by default
+    RUN/train.lock              while a trainer runs: its PID and host (dgan_tf.run.lock)
+
+A trainer checks the layout before any work (`check_outputs`), takes the lock (`lock`), and refuses a start that
+would replace a finished generator or go back in iterations (`check_start`), writing nothing.
 """
 
 import dataclasses
@@ -19,7 +23,9 @@ from pathlib import Path
 
 from dgan_tf.files import remove_partial_files, write_error
 from dgan_tf.images import ImageSize
+from dgan_tf.outputs import check_output_folder
 from dgan_tf.run import checkpoints
+from dgan_tf.run.lock import RunLock
 
 CONFIG_FILE = "config.json"
 GENERATOR_FILE = "generator.keras"
@@ -35,6 +41,10 @@ REWRITE_GENERATOR = ("write it again from the run's checkpoints: python scripts/
 
 class GeneratorFileError(ValueError):
     """A generator file that cannot be used: damaged, not a Keras file, not a dgan_tf generator, another run's."""
+
+
+class StartRefused(ValueError):
+    """A training start that would lose work (a finished generator replaced) or go back in iterations."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +113,32 @@ class Run:
     def has_generator(self):
         return self.generator_path.is_file()
 
+    # ---- starting a trainer
+    def check_outputs(self, what="--run"):
+        """Refuse, before any work, a run path a trainer could not write: a file there or above it, a file where
+        checkpoints/, samples/ or logs/ go, a folder where config.json or generator.keras go, a read-only folder."""
+        check_output_folder(self.folder, what, files=(CONFIG_FILE, GENERATOR_FILE),
+                            folders=(CHECKPOINT_DIR, SAMPLES_DIR, LOGS_DIR))
+
+    def lock(self):
+        """The run's lock (a context manager): one trainer per folder; RunInUse names the holder."""
+        return RunLock(self.folder)
+
+    def check_start(self, step, iterations):
+        """Refuse, before anything is written, a start at `step` (None: no checkpoint) that would replace a finished
+        generator.keras by training again from 0, or that asks for fewer `iterations` than the run has done."""
+        if step is None and self.has_generator():
+            raise StartRefused(
+                f"{self.generator_path} holds a finished run's generator, but {self.checkpoint_dir} holds no "
+                "checkpoint to resume from: training would start again at iteration 0 and replace it. To train this "
+                f"run further, put its checkpoints back in {self.checkpoint_dir}; to start over, move "
+                f"{self.generator_path} away (or use another --run folder)")
+        if step is not None and step > iterations:
+            raise StartRefused(
+                f"the run in {self.folder} is already at iteration {step}, past the {iterations} iterations asked "
+                f"for; nothing was trained or written. Give --iterations above {step} to train further (a run does "
+                "not go back: its checkpoints hold the later iterations)")
+
     # ---- config.json
     def load_config(self):
         """The saved RunConfig, checked; FileNotFoundError when absent, ValueError naming the file when malformed."""
@@ -130,9 +166,10 @@ class Run:
             raise FileNotFoundError(f"{path} not found: train first (python scripts/train.py --run {self.folder}) or "
                                     "give a run folder that holds generator.keras")
         _check_zip(path)
+        model_config = _model_config(path)  # refuse a foreign class before Keras deserialises anything
         if config is None and self.has_config():
             config = self.load_config()
-        declared = _declared_image_size(path)  # refuse another run's model before the slow load
+        declared = _declared_image_size(model_config)  # refuse another run's model before the slow load
         if config is not None and declared is not None and declared != tuple(config.image_size):
             raise self._size_mismatch(path, declared, config)
         try:
@@ -210,17 +247,56 @@ def _check_zip(path):
         raise _unreadable(path, f"its entry {damaged} is damaged")
 
 
-def _declared_image_size(path):
-    """(H, W) of the `source_image` input declared in a .keras file's config.json, or None when it says otherwise."""
+def _foreign_class(model):
+    """'module.Class' of the first object in a .keras config that is neither Keras's nor a registered dgan_tf
+    layer (a Python lambda, a function or class of any other package), else None."""
+    pending = [model]
+    while pending:  # a loop, not recursion: a crafted file may nest deeper than Python's stack
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(reversed(node))
+        elif isinstance(node, dict):
+            if "class_name" in node:
+                module, name, registered = node.get("module"), str(node.get("class_name")), node.get("registered_name")
+                keras = isinstance(module, str) and (module == "keras" or module.startswith("keras."))
+                ours = (isinstance(module, str) and module.startswith("dgan_tf.") and isinstance(registered, str)
+                        and registered.startswith("dgan_tf>"))
+                builtin = module is None  # Keras looks a bare name up among its own objects (__keras_tensor__...)
+                foreign = isinstance(registered, str) and ">" in registered and not registered.startswith("dgan_tf>")
+                if name == "__lambda__" or foreign or not (keras or ours or builtin):
+                    return f"{module}.{name}" if module else name
+            pending.extend(reversed(list(node.values())))
+    return None
+
+
+def _model_config(path):
+    """The config.json inside a .keras file, parsed and checked to name only Keras and dgan_tf classes."""
     import json
 
     try:
         with zipfile.ZipFile(path) as archive:
-            model = json.loads(archive.read("config.json"))
+            text = archive.read("config.json")
+    except KeyError:
+        raise _unreadable(path, "its archive holds no config.json: not a Keras 3 model file") from None
+    try:
+        model = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise _unreadable(path, f"its entry config.json is not valid JSON: {error or 'nested too deep'}") from None
+    foreign = _foreign_class(model)
+    if foreign:
+        raise GeneratorFileError(
+            f"{path} was refused: its config.json names {foreign}, which is neither a Keras class nor a dgan_tf "
+            "layer; nothing in the file was loaded or run. A dgan_tf generator holds Keras and dgan_tf layers only")
+    return model
+
+
+def _declared_image_size(model):
+    """(H, W) of the `source_image` input declared in a .keras file's config, or None when it says otherwise."""
+    try:
         for layer in model["config"]["layers"]:
             if layer["class_name"] == "InputLayer" and layer["config"]["name"] == "source_image":
                 return tuple(int(v) for v in layer["config"]["batch_shape"][1:3])
-    except (KeyError, TypeError, ValueError, zipfile.BadZipFile):
+    except (KeyError, TypeError, ValueError):
         return None
     return None
 

@@ -73,12 +73,14 @@ class Trainer:
     def resume(self):
         """Restore the run's newest complete checkpoint (or start at 0), then record the config and make the step.
 
-        A refused start (NoUsableCheckpoint: checkpoint files exist, none verifies) writes nothing; only the
-        temporary files of interrupted writes are removed first.
+        A refused start writes nothing (only the temporary files of interrupted writes are removed first):
+        NoUsableCheckpoint (checkpoint files exist, none verifies), StartRefused (a finished generator.keras without
+        checkpoints, or a run already past config.iterations).
         """
         for path in self.run.remove_partial_files():
             print(f"removed {path}: a partial file left by an interrupted write", file=sys.stderr, flush=True)
         restored = self.run.restore_latest(self.gan)
+        self.run.check_start(None if restored is None else restored[0], self.config.iterations)
         if restored is not None:
             self.step, path = restored
             self._saved_step = self.step
