@@ -78,6 +78,7 @@ class DeformableSkip(keras.layers.Layer):
         if stride > 1:
             affines = affines * ops.convert_to_tensor([1.0, 1.0, 1.0 / stride, 1.0, 1.0, 1.0 / stride, 1.0, 1.0])
             masks = masks[:, :, ::stride, ::stride]  # (B, P, h, w)
+
         def masked_warp(part):  # (B, h, w, C)
             warped = warp_part(features, affines[:, part], self.warp_sampling, self.warp_gradient)
             return warped * masks[:, part, :, :, None]
