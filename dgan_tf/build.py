@@ -105,7 +105,7 @@ def generator_of(config):
 
     return build_generator(config.image_size, architecture=config.architecture, norm=config.norm,
                            warp_sampling=config.warp_sampling, width=config.width, heatmaps=config.heatmaps,
-                           warp_gradient=config.warp_gradient)
+                           warp_gradient=config.warp_gradient, part_max=config.part_max)
 
 
 def discriminator_of(config):
