@@ -28,13 +28,15 @@ from tests.serving_helpers import make_tiny_run
 
 EXPORT_NEEDED = "needs the export of `python scripts/export.py --run runs/tiny` (tests/test_export.py exports a " \
                 "tiny run and serves it end to end in the slow tier)"
+PAPER_FILES = "needs the authors' released weight files (not reachable here); tests/test_convert_original.py and " \
+              "tests/test_original_parity.py convert files of the original's networks written in the tests"
 NOT_RUN = {
     "bash scripts/with_env.sh python scripts/train.py": "the main job, 5 min 33 s",
     "bash scripts/with_env.sh python -m pytest -q -n 2 --dist worksteal --all-tiers": "the test suite itself",
     "bash scripts/with_env.sh python scripts/test.py --run runs/synthetic-dsc --no-inception":
         "needs the trained main job; tests/test_first_use.py runs test.py on a copied tiny run without its data",
-    "python scripts/train.py --dataset market --variant full": "needs Market-1501, and 90,000 iterations",
-    "python scripts/train.py --dataset fashion --variant full": "needs DeepFashion, and 90,000 iterations",
+    "python scripts/train.py --dataset market --variant full": "needs Market-1501, and 89,000 iterations",
+    "python scripts/train.py --dataset fashion --variant full": "needs DeepFashion, and 89,000 iterations",
     "python scripts/train.py --dataset fashion --variant dsc --iterations 20000 --run runs/f-dsc": "needs DeepFashion",
     "KERAS_BACKEND=jax python scripts/train.py": "trains 400 iterations (tests/test_training.py trains on JAX)",
     "python scripts/train.py --run runs/tiny --iterations 20 --width 0.125 --no-progress":
@@ -65,6 +67,15 @@ NOT_RUN = {
     "python scripts/make_pairs.py data/market-annotation-train.csv --output data/market-pairs-train.csv "
     "--dataset market": "needs Market-1501's annotations",
     "python scripts/make_synthetic.py": "2,000 images (about 10 s); the same program runs below on 40",
+    "python scripts/convert_original.py --generator-weights market-full/epoch_089_generator.h5 --dataset market "
+    "--variant full --run runs/paper-market-full": PAPER_FILES,
+    "python scripts/test.py --run runs/paper-market-full": PAPER_FILES,
+    "python scripts/export.py --run runs/paper-market-full": PAPER_FILES,
+    "python scripts/transfer.py --run runs/paper-market-full --source me.jpg --source-pose me.json --target-pose "
+    "a.json --output-dir out": PAPER_FILES,
+    "python scripts/convert_original.py --generator-weights G.h5 --discriminator-weights D.h5 --dataset fashion "
+    "--variant dsc --run runs/paper-fashion-dsc": PAPER_FILES,
+    "python scripts/train.py --run runs/paper-fashion-dsc --iterations 100000": PAPER_FILES,
     "python scripts/make_synthetic.py --image-size 256x256": "2,000 images at 256x256; the same program runs on 40",
 }
 RUN = (
@@ -89,7 +100,7 @@ def readme_commands():
         if kind == "python" or body.startswith("source "):
             commands.append((kind if kind == "python" else "shell", _key(body), body))
             continue
-        lines = iter(body.splitlines())
+        lines = iter(re.sub(r"\\\n\s*", "", body).splitlines())  # a line ending in a backslash goes on
         for line in lines:
             if not line.strip() or line.startswith("#"):
                 continue
