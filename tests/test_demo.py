@@ -90,11 +90,11 @@ def test_a_video_imageio_cannot_read_here_names_the_pip_install(targets_dir, mon
 
 
 class StandInGenerator:
-    """The generator's interface (image_size, source, a call on batches); 'generates' the inverted source image."""
+    """The generator's interface (image_size, source, generate on batches); 'generates' the inverted source image."""
 
     image_size, source = MODEL_SIZE, "a stand-in"
 
-    def __call__(self, source_images, source_keypoints, target_keypoints):
+    def generate(self, source_images, source_keypoints, target_keypoints):
         return 255 - np.asarray(source_images)
 
 
@@ -111,9 +111,9 @@ def test_the_demo_writes_a_strip_per_target_and_an_enlarged_gif(targets_dir, mon
     import imageio.v3 as iio
 
     from dgan_tf.cli.demo import main
-    from dgan_tf.inference import transfer
+    from dgan_tf.inference import generators
 
-    monkeypatch.setattr(transfer, "load_generator", lambda path: StandInGenerator())
+    monkeypatch.setattr(generators, "load_generator", lambda path: StandInGenerator())
     no_hip = STANDING_POSE.copy()
     no_hip[8] = -1
     write_openpose(targets_dir / "no_hip.json", [no_hip])

@@ -618,17 +618,20 @@ def test_saved_model_cli_run_makes_an_image_from_npy_inputs(exported, request_fi
 def test_transfer_runs_from_the_export(exported, request_files, fresh):
     from dgan_tf.images import read_image
     from dgan_tf.inference import transfer as tr
+    from dgan_tf.inference.generators import KerasGenerator, SavedModelGenerator, load_generator
     from dgan_tf.inference.poses import Pose
 
-    generator = tr.load_generator(exported.model_dir)  # the model folder: its newest version
-    assert isinstance(generator, tr.SavedModelGenerator) and generator.image_size == IMAGE_SIZE
-    np.testing.assert_array_equal(generator(*request_files.arrays.values()), fresh.outputs["uint8"])
+    generator = load_generator(exported.model_dir)  # the model folder: its newest version
+    assert isinstance(generator, SavedModelGenerator) and generator.image_size == IMAGE_SIZE
+    np.testing.assert_array_equal(generator.generate(*request_files.arrays.values()), fresh.outputs["uint8"])
     # What TensorFlow's binding would cast silently into uint8 garbage is refused before the call.
     images, source_keypoints, target_keypoints = request_files.arrays.values()
-    with pytest.raises(ValueError, match=r"source_images must be uint8 RGB \(0-255\).* float32 in \[-1"):
-        generator((images / 127.5 - 1).astype(np.float32), source_keypoints, target_keypoints)
-    with pytest.raises(ValueError, match=r"source_images must hold values 0-255 .* int32 from 300 to 300"):
-        generator(np.full(images.shape, 300, np.int32), source_keypoints, target_keypoints)
+    floats = generator.generate(((images / 255.0 - 0.5) * 2.0).astype(np.float32), source_keypoints, target_keypoints)
+    np.testing.assert_array_equal(floats, fresh.outputs["float"])  # through serving_float
+    with pytest.raises(ValueError, match=r"images must be uint8 RGB \(0-255\), or float in \[-1, 1\].* from 0 to 255"):
+        generator.generate(images.astype(np.float32), source_keypoints, target_keypoints)
+    with pytest.raises(ValueError, match=r"images must be uint8 RGB .* int32 from 300 to 300"):
+        generator.generate(np.full(images.shape, 300, np.int32), source_keypoints, target_keypoints)
     # A photo of another size: resized and padded in, cropped and resized out.
     photo = read_image(request_files.work / "photo.png")[:100]
     arrays = request_files.arrays
@@ -640,9 +643,9 @@ def test_transfer_runs_from_the_export(exported, request_files, fresh):
     images = tr.transfer(generator, tr.prepare_inputs(photo, source, targets, IMAGE_SIZE), batch_size=2)
     assert len(images) == 3 and all(image.shape == (100, 64, 3) and image.dtype == np.uint8 for image in images)
     # A transfer from the run equals a transfer from its export, to the bit.
-    from_run = tr.load_generator(exported.run_dir)
-    assert isinstance(from_run, tr.KerasGenerator)
-    np.testing.assert_array_equal(from_run(*request_files.arrays.values()), fresh.outputs["uint8"])
+    from_run = load_generator(exported.run_dir)
+    assert isinstance(from_run, KerasGenerator)
+    np.testing.assert_array_equal(from_run.generate(*request_files.arrays.values()), fresh.outputs["uint8"])
     from_run_images = tr.transfer(from_run, tr.prepare_inputs(photo, source, targets, IMAGE_SIZE), batch_size=2)
     for exported_image, run_image in zip(images, from_run_images):
         assert np.array_equal(exported_image, run_image)

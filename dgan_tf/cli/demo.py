@@ -88,11 +88,12 @@ def note(message):
 def run(args):
     from dgan_tf.images import read_image
     from dgan_tf.inference import demo, poses as pose_io, transfer as tr
+    from dgan_tf.inference.generators import load_generator, model_image_size
     from dgan_tf.outputs import check_output_folder
 
     photo = read_image(args.photo)
     model = model_path(args.run)
-    model_size = tr.model_image_size(model)
+    model_size = model_image_size(model)
     source_pose = None
     if args.source_pose:
         source_pose = pose_io.require_inside(pose_io.read_pose(args.source_pose, args.confidence), photo.shape[:2],
@@ -126,7 +127,7 @@ def run(args):
     crop = not args.no_crop
     source_keypoints, source_image = demo.into_model_frame(source_pose, photo.shape[:2], model_size, photo, crop)
     framed = [demo.into_model_frame(t.keypoints_yx, t.frame_size, model_size, t.image, crop) for _, t in complete]
-    generator = tr.load_generator(model)
+    generator = load_generator(model)
     target_poses = [pose_io.Pose(keypoints, t.label, t.origin) for (keypoints, _), (_, t) in zip(framed, complete)]
     transfer_inputs = tr.prepare_inputs(source_image, pose_io.Pose(source_keypoints, "source", args.photo),
                                         target_poses, model_size, target_frame=model_size)

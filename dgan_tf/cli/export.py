@@ -16,16 +16,15 @@ REST) and returns generated_image_bytes (PNG files). The run's config.json and t
 warm-up request per signature in assets.extra/tf_serving_warmup_requests (TF Serving replays them while loading).
 """
 
-import argparse
 import sys
 
-from dgan_tf.cli.arguments import add_run_argument, positive_int, require_run, run_reporting_errors
+from dgan_tf.cli.arguments import add_run_argument, positive_int, program_parser, require_run, run_reporting_errors
 from dgan_tf.inference.export import DEFAULT_MODEL_NAME, DEFAULT_OUTPUT_DIR
 from dgan_tf.options import EXPORT_PRECISIONS
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = program_parser(__doc__)
     add_run_argument(p, "--checkpoint", "a run folder written by train.py, or its generator.keras")
     p.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, help=f"default {DEFAULT_OUTPUT_DIR}")
     p.add_argument("--model-name", default=DEFAULT_MODEL_NAME,

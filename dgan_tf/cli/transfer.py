@@ -17,20 +17,20 @@ padded, and the output is mapped back to the photo's size. Outputs: DIR/000_<pos
 when there); an existing --write-request FILE needs --force. Every output path is checked before the model loads.
 """
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 from dgan_tf.cli.arguments import (
-    add_force_argument, add_run_argument, image_size_arg, positive_int, require_run, run_reporting_errors,
+    add_force_argument, add_run_argument, image_size_arg, positive_int, program_parser, require_run,
+    run_reporting_errors,
 )
 from dgan_tf.inference.poses import DEFAULT_CONFIDENCE
 from dgan_tf.inference.transfer import DEFAULT_BATCH_SIZE, DEFAULT_FPS
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = program_parser(__doc__)
     add_run_argument(p, "--checkpoint", "a run folder (generator.keras), a .keras file, or an export (version "
                                         "or model folder)")
     p.add_argument("--source", required=True, help="the photo of the person (any size; JPEG, PNG, ...)")
@@ -130,6 +130,7 @@ def check_outputs(args, targets):
 
 def run(args):
     from dgan_tf.inference import transfer as tr
+    from dgan_tf.inference.generators import load_generator, model_image_size
 
     image, source_pose, targets = read_inputs(args)
     check_outputs(args, targets)
@@ -137,7 +138,7 @@ def run(args):
         from dgan_tf.files import atomic_write_text
         from dgan_tf.inference.export import ENCODED_SIGNATURE, SERVING_SIGNATURE, photo_file, rest_request
 
-        inputs = tr.prepare_inputs(image, source_pose, targets, tr.model_image_size(args.run),
+        inputs = tr.prepare_inputs(image, source_pose, targets, model_image_size(args.run),
                                    args.target_frame)
         images, source_keypoints, target_keypoints = next(inputs.batches(len(targets)))
         if args.encoded:  # the photo's own JPEG file when the model sees its pixels as they are, else a PNG
@@ -148,7 +149,7 @@ def run(args):
         print(f"Wrote a TF Serving REST request for {body['signature_name']} ({len(targets)} instance"
               f"{'s' * (len(targets) != 1)}, one per target pose) to {args.write_request}")
         return 0
-    generator = tr.load_generator(args.run)
+    generator = load_generator(args.run)
     inputs = tr.prepare_inputs(image, source_pose, targets, generator.image_size, args.target_frame)
     images = tr.transfer(generator, inputs, args.batch_size)
     paths = tr.write_outputs(args.output_dir, images, [pose.label for pose in targets], gif=args.gif, fps=args.fps)

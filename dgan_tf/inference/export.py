@@ -18,7 +18,7 @@ holds only TensorFlow ops: loading it needs `tf.saved_model.load` (or TF Serving
 loading, so that the first client request does not pay the graph optimisation, 2-6 s).
 Dtypes are checked by whatever feeds the graph (TF Serving's REST and gRPC decoding, TensorFlow's binding of
 tensors); TensorFlow's Python binding converts numpy arrays to the signature's dtype silently, so dgan_tf's own
-loader (`load_export`, behind dgan_tf.inference.transfer.load_generator) checks dtypes and ranges before it calls.
+loader (`load_export`, behind dgan_tf.load_generator) checks dtypes and ranges before it calls.
 
 Writing is checked before any work (the output folders, the version: a positive int64, as TF Serving numbers
 versions) and atomic (a hidden `.V.tmp-HOST-PID-XXXXXXXX` folder renamed into place); the next export removes the
@@ -541,7 +541,7 @@ def export_run(run, output_dir=DEFAULT_OUTPUT_DIR, model_name=DEFAULT_MODEL_NAME
     check_export_target(output_dir, model_name, version)  # fail before loading anything
     run = Run.open(run)
     config = run.load_config() if run.has_config() else None
-    generator = run.load_generator(config)
+    generator = run.load_model(config)
     return export_generator(generator, output_dir, model_name, version, config=config, source=run.folder,
                             precision=precision)
 
@@ -576,10 +576,11 @@ REEXPORT = "export the run again: python scripts/export.py --run RUN"
 
 
 class LoadedExport:
-    """An export loaded and checked by `load_export`: its folder, image size and serving_default function."""
+    """An export loaded and checked by `load_export`: its folder, image size, serving_default and serving_float."""
 
     def __init__(self, folder, loaded, signature, image_size):
         self.folder, self.image_size, self.signature = folder, image_size, signature
+        self.float_signature = loaded.signatures.get(FLOAT_SIGNATURE)
         self._loaded = loaded  # keeps the variables the signature captures alive
 
 
