@@ -67,6 +67,14 @@ NOT_RUN = {
     "python scripts/make_pairs.py data/market-annotation-train.csv --output data/market-pairs-train.csv "
     "--dataset market": "needs Market-1501's annotations",
     "python scripts/make_synthetic.py": "2,000 images (about 10 s); the same program runs below on 40",
+    "python scripts/demo.py notebooks/example_photos/source-image.jpg --target notebooks/example_photos --gif":
+        "the pose environment (built on first use) and 15 s; tests/test_demo.py runs the demo (slow tier)",
+    "docker run -p 8501:8501 -p 8500:8500 --mount type=bind,source=$PWD/exports,target=/models --mount "
+    "type=bind,source=$PWD/docs/serving,target=/config -t tensorflow/serving "
+    "--model_config_file=/config/models.config --enable_batching "
+    "--batching_parameters_file=/config/batching_parameters.txt": "TF Serving is not installed here",
+    "curl -s http://localhost:8501/v1/models/dgan": "needs a TF Serving server",
+    "curl -s http://localhost:8501/v1/models/dgan/metadata": "needs a TF Serving server",
     "python scripts/convert_original.py --generator-weights market-full/epoch_089_generator.h5 --dataset market "
     "--variant full --run runs/paper-market-full": PAPER_FILES,
     "python scripts/test.py --run runs/paper-market-full": PAPER_FILES,
