@@ -57,14 +57,15 @@ def test_a_program_shows_no_tensorflow_line_and_verbose_shows_them(tmp_path):
 
     make_tiny_run(tmp_path / "run")
     write_image_atomic(tmp_path / "photo.png", np.full((128, 64, 3), 90, np.uint8))
-    write_annotations(tmp_path / "poses.csv", ["photo.png"], STANDING_POSE[None].astype(np.int64))
+    poses = np.stack([STANDING_POSE, STANDING_POSE + np.where(STANDING_POSE >= 0, 2, 0)]).astype(np.int64)
+    write_annotations(tmp_path / "poses.csv", ["photo.png", "target.png"], poses)  # a target besides the source
     env = {name: value for name, value in os.environ.items() if name not in ("TF_CPP_MIN_LOG_LEVEL", "DGAN_VERBOSE")}
     command = [sys.executable, "scripts/transfer.py", "--run", tmp_path / "run", "--source", tmp_path / "photo.png",
                "--source-pose", f"{tmp_path / 'poses.csv'}:photo.png", "--target-pose", tmp_path / "poses.csv",
                "--output-dir", tmp_path / "out"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "1 images of photo.png" in done.stdout and (tmp_path / "out" / "000_photo.png").is_file()
+    assert "1 images of photo.png" in done.stdout and (tmp_path / "out" / "000_target.png").is_file()
     assert not tensorflow_lines(done.stderr), done.stderr
 
     done = subprocess.run([sys.executable, "scripts/export.py", "--help", "--verbose"], capture_output=True,
