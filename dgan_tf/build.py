@@ -52,14 +52,10 @@ def precision_policy(precision):
 def ensure_dataset(config):
     """The run's DatasetConfig, its training split checked; the synthetic set is created on first use."""
     from dgan_tf.data.datasets import get_dataset
+    from dgan_tf.data.synthetic import create_on_first_use
 
     data = get_dataset(config.dataset, data_root=config.data_root, image_size=config.image_size)
-    if config.dataset == "synthetic":
-        from dgan_tf.data.synthetic import ensure_synthetic_dataset, is_complete
-
-        if not is_complete(data.data_dir):  # any complete synthetic set is used as it is
-            print(f"Creating the synthetic dataset in {data.data_dir} (first use)", flush=True)
-            ensure_synthetic_dataset(data.data_dir, image_size=config.image_size)
+    create_on_first_use(data)
     data.check_present("train")
     return data
 
@@ -124,7 +120,7 @@ def generator_of(config):
 
     return build_generator(config.image_size, architecture=config.architecture, norm=config.norm,
                            warp_sampling=config.warp_sampling, width=config.width, heatmaps=config.heatmaps,
-                           warp_gradient=config.warp_gradient)
+                           warp_gradient=config.warp_gradient, part_max=config.part_max)
 
 
 def discriminator_of(config):

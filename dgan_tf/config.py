@@ -10,8 +10,8 @@ import math
 from pathlib import Path
 
 from dgan_tf.images import ImageSize
-from dgan_tf.options import (FEATURES, HEATMAPS, NORMS, PRECISIONS, RECONSTRUCTIONS, VGG_MEANS, WARP_GRADIENTS,
-                             WARP_SAMPLINGS, check_choice)
+from dgan_tf.options import (FEATURES, HEATMAPS, NORMS, PART_MAXES, PRECISIONS, RECONSTRUCTIONS, VGG_MEANS,
+                             WARP_GRADIENTS, WARP_SAMPLINGS, check_choice)
 
 # The adversarial term's weight; the reconstruction term's is the variant's lambda (dgan_tf.variants).
 ADVERSARIAL_WEIGHT = 1.0
@@ -43,10 +43,12 @@ class RunConfig:
     beta_2: float = 0.999
     precision: str = "float32"
     # The original's quirks, reproduced by default; the clean choice second. In pose-gan at 8693ec4: heatmaps
-    # pose_utils.py:58 under Python 2, warp gradient TF 1.x contrib's for pose_transform.py:45, VGG means
-    # gan/layer_utils.py:31-37 (submodule a4aa9a3), Adam conditional_gan.py:259-260 with Keras 2.0.8's epsilon.
+    # pose_utils.py:58 under Python 2, warp gradient TF 1.x contrib's for pose_transform.py:45, the part max's
+    # reduce_max pose_transform.py:59, VGG means gan/layer_utils.py:31-37 (submodule a4aa9a3), Adam
+    # conditional_gan.py:259-260 with Keras 2.0.8's epsilon.
     heatmaps: str = "staircase"  # options.HEATMAPS
     warp_gradient: str = "original"  # options.WARP_GRADIENTS
+    part_max: str = "split"  # options.PART_MAXES
     vgg_mean: str = "original"  # options.VGG_MEANS
     adam_epsilon: float = 1e-8  # Keras 2.0.8's default; Keras 3's is 1e-7
     data_root: str = "data"
@@ -69,6 +71,7 @@ class RunConfig:
         if "caffe_mean_quirk" in values:  # written before the quirks became fields: keep what that run did
             values.setdefault("vgg_mean", "original" if values.pop("caffe_mean_quirk") else "correct")
             values = {**LEGACY_VALUES, **values}
+        values = {**VALUES_BEFORE_FIELDS, **values}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -81,6 +84,8 @@ class RunConfig:
 
 # What a config.json written before these fields existed (it had `caffe_mean_quirk`) trained with.
 LEGACY_VALUES = {"heatmaps": "gaussian", "warp_gradient": "exact", "adam_epsilon": 1e-7}
+# What a config.json without one of these fields trained with: each came with a new default.
+VALUES_BEFORE_FIELDS = {"part_max": "first"}
 
 # Fields that may differ between a saved run and the command that resumes it.
 RESUMABLE_CHANGES = ("iterations", "checkpoint_every", "sample_every", "data_root")
@@ -124,7 +129,7 @@ def validate(config):
             raise ValueError(f"{name} must be >= 1. Received: {name}={getattr(config, name)}")
     choices = {"norm": NORMS, "warp_sampling": WARP_SAMPLINGS, "precision": PRECISIONS, "features": FEATURES,
                "reconstruction": RECONSTRUCTIONS, "heatmaps": HEATMAPS, "warp_gradient": WARP_GRADIENTS,
-               "vgg_mean": VGG_MEANS}
+               "part_max": PART_MAXES, "vgg_mean": VGG_MEANS}
     for name, allowed in choices.items():
         check_choice(name, getattr(config, name), allowed)
     if not 0 < config.width <= 4:

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from dgan_tf.inference import export
+from tests.conftest import REPO_ROOT
 from tests.serving_helpers import STANDING_POSE, make_tiny_run, write_openpose
 
 NAMES = export.INPUT_NAMES
@@ -143,6 +144,102 @@ def test_rest_request_row_and_columnar_formats():
     assert columns["signature_name"] == "serving_float" and columns["inputs"]["source_image"] == image.tolist()
 
 
+def test_the_warmup_records_parse_as_tf_servings_prediction_logs(tmp_path):
+    """assets.extra/tf_serving_warmup_requests: a TFRecord of PredictionLog protos, one request per signature."""
+    import tensorflow as tf
+
+    prediction_log_pb2 = pytest.importorskip(
+        "tensorflow_serving.apis.prediction_log_pb2",
+        reason="tensorflow-serving-api not installed (pip install tensorflow-serving-api==2.21.0)")
+    path = export.write_warmup_requests(tmp_path, IMAGE_SIZE, "market")
+    assert path == tmp_path / "assets.extra" / "tf_serving_warmup_requests"
+    logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in tf.data.TFRecordDataset(str(path))]
+    requests = [log.predict_log.request for log in logs]
+    specs = export.signature_specs(IMAGE_SIZE)
+    assert [(r.model_spec.name, r.model_spec.signature_name) for r in requests] == [("market", name) for name in specs]
+    for request, (inputs, _) in zip(requests, specs.values()):
+        assert sorted(request.inputs) == sorted(inputs)
+        arrays = {name: tf.make_ndarray(tensor) for name, tensor in request.inputs.items()}
+        for name, (dtype, shape, _) in inputs.items():
+            assert arrays[name].shape == (1,) + shape[1:]
+            assert tf.as_dtype(arrays[name].dtype).name == dtype or (dtype == "string" and arrays[name].dtype == object)
+        keypoints = arrays["source_keypoints"][0]
+        assert (keypoints >= 0).all() and (keypoints < IMAGE_SIZE).all() and keypoints[10, 0] > keypoints[0, 0]
+    image = tf.io.decode_png(tf.make_ndarray(requests[2].inputs["source_image_bytes"])[0]).numpy()
+    np.testing.assert_array_equal(image, tf.make_ndarray(requests[0].inputs["source_image"])[0])
+
+
+def _batching_parameters_class():
+    """TF Serving's BatchingParameters (session_bundle_config.proto), which tensorflow-serving-api does not ship:
+    its fields, by name and number, in a pool of their own."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, wrappers_pb2
+
+    pool = descriptor_pool.DescriptorPool()
+    pool.AddSerializedFile(descriptor_pb2.FileDescriptorProto.FromString(
+        wrappers_pb2.DESCRIPTOR.serialized_pb).SerializeToString())
+    file = descriptor_pb2.FileDescriptorProto(name="batching.proto", package="tensorflow.serving", syntax="proto3",
+                                              dependency=["google/protobuf/wrappers.proto"])
+    message = file.message_type.add(name="BatchingParameters")
+    field = descriptor_pb2.FieldDescriptorProto
+    for number, (name, wrapper) in enumerate((("max_batch_size", "Int64Value"), ("batch_timeout_micros", "Int64Value"),
+                                              ("max_enqueued_batches", "Int64Value"),
+                                              ("num_batch_threads", "Int64Value"),
+                                              ("thread_pool_name", "StringValue")), start=1):
+        message.field.add(name=name, number=number, type=field.TYPE_MESSAGE, label=field.LABEL_OPTIONAL,
+                          type_name=f".google.protobuf.{wrapper}")
+    message.field.add(name="allowed_batch_sizes", number=6, type=field.TYPE_INT64, label=field.LABEL_REPEATED)
+    message.field.add(name="pad_variable_length_inputs", number=7, type=field.TYPE_BOOL, label=field.LABEL_OPTIONAL)
+    pool.Add(file)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters"))
+
+
+def test_the_serving_kits_files_parse_as_tf_servings_configuration(tmp_path):
+    """docs/serving/models.config is a ModelServerConfig serving exports/dgan mounted at /models (as its docker
+    command mounts it); batching_parameters.txt a BatchingParameters TF Serving accepts."""
+    from google.protobuf import text_format
+
+    model_server_config_pb2 = pytest.importorskip(
+        "tensorflow_serving.config.model_server_config_pb2",
+        reason="tensorflow-serving-api not installed (pip install tensorflow-serving-api==2.21.0)")
+    kit = REPO_ROOT / "docs" / "serving"
+    config = text_format.Parse((kit / "models.config").read_text(), model_server_config_pb2.ModelServerConfig())
+    (model,) = config.model_config_list.config
+    assert (model.name, model.base_path, model.model_platform) == (export.DEFAULT_MODEL_NAME, "/models/dgan",
+                                                                    "tensorflow")
+    assert model.model_version_policy.latest.num_versions == 1
+    assert "source=$PWD/exports,target=/models" in (kit / "models.config").read_text()
+    batching = text_format.Parse((kit / "batching_parameters.txt").read_text(), _batching_parameters_class()())
+    sizes = list(batching.allowed_batch_sizes)
+    assert sizes == sorted(sizes) and sizes[-1] == batching.max_batch_size.value  # TF Serving's two rules
+    assert batching.batch_timeout_micros.value > 0 and batching.num_batch_threads.value >= 1
+
+
+def test_an_encoded_request_of_a_real_photo_is_a_fraction_of_the_integers(real_images):
+    """serving_default's JSON spells every pixel as an integer; serving_encoded's carries the PNG file in base64."""
+    import base64
+
+    from dgan_tf.images import read_image
+
+    photo = read_image(real_images / "source-image.jpg")[None]  # (1, 128, 64, 3)
+    keypoints = np.full((1, 18, 2), -1, np.float32)
+    integers = json.dumps(export.rest_request(photo, keypoints, keypoints), separators=(",", ":"))
+    encoded = export.rest_request(photo, keypoints, keypoints, signature="serving_encoded")
+    text = json.dumps(encoded, separators=(",", ":"))
+    instance = encoded["instances"][0]
+    assert sorted(instance) == ["source_image_bytes", "source_keypoints", "target_keypoints"]
+    import imageio.v3 as iio
+
+    np.testing.assert_array_equal(iio.imread(base64.b64decode(instance["source_image_bytes"]["b64"])), photo[0])
+    # The photo's own JPEG file when the model's input is its pixels (a photo of the model's size), else a PNG.
+    path = real_images / "source-image.jpg"
+    jpeg = export.photo_file(path, photo[0], photo[0])
+    assert jpeg == path.read_bytes() and export.photo_file(path, photo[0], photo[0][::-1]).startswith(export.PNG_START)
+    as_jpeg = json.dumps(export.rest_request([jpeg], keypoints, keypoints, "serving_encoded"), separators=(",", ":"))
+    # 128x64: integers about 100 KB, a PNG about 23 KB, the JPEG file about 8 KB (5.3 KB in base64 x 4/3, and poses)
+    assert len(integers) > 90_000 and len(text) * 3 < len(integers) and len(as_jpeg) * 10 < len(integers), \
+        (len(integers), len(text), len(as_jpeg))
+
+
 def test_signature_specs_name_dtypes_and_shapes():
     specs = export.signature_specs(IMAGE_SIZE)
     inputs, outputs = specs["serving_default"]
@@ -190,6 +287,10 @@ def request_files(exported):
     assert main(["--run", str(exported.model_dir), "--source", str(work / "photo.png"),
                  "--source-pose", f"{work / 'poses.csv'}:photo.png", "--target-pose", f"{work / 'poses.csv'}:walk.png",
                  str(work / "frame.json"), str(work / "frame25.json"), "--write-request", str(request)]) == 0
+    encoded = work / "request_encoded.json"  # the same, serving_encoded's body: base64 PNG files
+    assert main(["--run", str(exported.model_dir), "--source", str(work / "photo.png"),
+                 "--source-pose", f"{work / 'poses.csv'}:photo.png", "--target-pose", f"{work / 'poses.csv'}:walk.png",
+                 str(work / "frame.json"), str(work / "frame25.json"), "--write-request", str(encoded), "--encoded"]) == 0
     body = json.loads(request.read_text())
     arrays = {name: np.stack([np.asarray(i[name]) for i in body["instances"]]) for name in NAMES}
     arrays = {"source_image": arrays["source_image"].astype(np.uint8),
@@ -251,6 +352,23 @@ for kind in ("instances", "inputs"):
     response = json.loads(json.dumps({"predictions" if kind == "instances" else "outputs": result.numpy().tolist()}))
     out[f"rest_{kind}"] = np.asarray(next(iter(response.values())), np.uint8)
 
+# serving_encoded through REST: a {"b64": ...} value is bytes; an output whose name ends in _bytes goes back as
+# {"b64": ...}.
+import base64
+
+body = json.loads((work / "request_encoded.json").read_text())
+signature = loaded.signatures[body["signature_name"]]
+specs = signature.structured_input_signature[1]
+arrays = {n: [base64.b64decode(row[n]["b64"]) if isinstance(row[n], dict) else row[n] for row in body["instances"]]
+          for n in specs}
+result = signature(**{n: tf.constant(a, dtype=specs[n].dtype) for n, a in arrays.items()})
+response = json.loads(json.dumps({"predictions": [{"b64": base64.b64encode(v).decode("ascii")}
+                                                  for v in result["generated_image_bytes"].numpy()]}))
+out["rest_encoded"] = np.stack([tf.io.decode_png(base64.b64decode(p["b64"])).numpy() for p in response["predictions"]])
+encoded_body = {"request_chars": len((work / "request_encoded.json").read_text()),
+                "response_chars": len(json.dumps(response, separators=(",", ":"))),
+                "png_bytes": [len(v) for v in arrays["source_image_bytes"]]}
+
 # gRPC: the PredictRequest built by the test from the same arrays, parsed, run; the PredictResponse round-trips.
 request_path = work / "predict_request.pb"
 if request_path.exists():
@@ -264,6 +382,20 @@ if request_path.exists():
     response.outputs["generated_image"].CopyFrom(tf.make_tensor_proto(result["generated_image"]))
     parsed = predict_pb2.PredictResponse.FromString(response.SerializeToString())
     out["grpc"] = tf.make_ndarray(parsed.outputs["generated_image"])
+
+# The warm-up requests, replayed as TF Serving does while loading: each parsed and run through its signature.
+warmup = []
+try:
+    from tensorflow_serving.apis import prediction_log_pb2
+except ImportError:
+    prediction_log_pb2 = None
+if prediction_log_pb2 is not None:
+    for record in tf.data.TFRecordDataset(str(export_dir / "assets.extra" / "tf_serving_warmup_requests")):
+        request = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request
+        result = loaded.signatures[request.model_spec.signature_name](
+            **{n: tf.constant(tf.make_ndarray(request.inputs[n])) for n in request.inputs})
+        warmup.append([request.model_spec.name, request.model_spec.signature_name, sorted(request.inputs),
+                       {name: [tensor.dtype.name, tensor.shape.as_list()] for name, tensor in result.items()}])
 
 
 def error_of(function):
@@ -293,9 +425,17 @@ errors = {
     "graph_joints": error_of(flat(uint8_sig, target_keypoints=inputs["target_keypoints"][:, :17])),
     "graph_empty": error_of(flat(uint8_sig, **{n: inputs[n][:0] for n in names})),
 }
+encoded_sig = loaded.signatures["serving_encoded"]
+png = tf.io.encode_png(inputs["source_image"][0]).numpy()
+for case, first in (("encoded_size", tf.io.encode_png(inputs["source_image"][0, :64]).numpy()),
+                    ("encoded_bytes", b"GIF89a not a JPEG or PNG")):
+    errors[case] = error_of(lambda: encoded_sig(source_image_bytes=tf.constant([png, first, png]),
+                                                source_keypoints=inputs["source_keypoints"],
+                                                target_keypoints=inputs["target_keypoints"]))
 assets = {Path(a.asset_path.numpy().decode()).name: Path(a.asset_path.numpy().decode()).read_text()
           for a in loaded.assets}
-(work / "fresh.json").write_text(json.dumps({"errors": errors, "assets": assets,
+(work / "fresh.json").write_text(json.dumps({"errors": errors, "assets": assets, "warmup": warmup,
+                                             "encoded_body": encoded_body,
                                              "dgan_tf_imported": "dgan_tf" in sys.modules}))
 np.savez(work / "fresh.npz", **out)
 '''
@@ -350,6 +490,10 @@ def test_export_layout_and_assets(exported, fresh):
     assert metadata["dgan_tf_version"] == dgan_tf.__version__ and metadata["image_size"] == [128, 64]
     assert metadata["signatures"]["serving_default"]["inputs"]["source_image"]["dtype"] == "uint8"
     assert metadata["signatures"]["serving_default"]["inputs"]["source_image"]["shape"] == [-1, 128, 64, 3]
+    assert metadata["signatures"]["serving_encoded"]["inputs"]["source_image_bytes"] == {
+        "dtype": "string", "shape": [-1],
+        "meaning": "the person's photo: the bytes of a JPEG or PNG file of 128x64 pixels ({\"b64\": ...} in REST)"}
+    assert (exported.export_dir / "assets.extra" / "tf_serving_warmup_requests").is_file()
 
 
 @pytest.mark.slow
@@ -372,7 +516,30 @@ def test_grpc_predict_request_round_trips(fresh, keras_output):
     np.testing.assert_array_equal(fresh.outputs["grpc"], fresh.outputs["uint8"])
 
 
+@pytest.mark.slow
+def test_an_encoded_rest_request_round_trips_to_the_same_image(fresh):
+    """serving_encoded's body as transfer.py --encoded writes it: base64 PNG files in, PNG files out, the pixels of
+    serving_default's output; a twentieth of the JSON."""
+    np.testing.assert_array_equal(fresh.outputs["rest_encoded"], fresh.outputs["uint8"])
+    request_instances = fresh.encoded_body["request_chars"] / 3
+    assert request_instances < 45_000, fresh.encoded_body  # noise photos here; a real 128x64 photo: under 10 KB
+
+
+@pytest.mark.slow
+def test_the_warmup_requests_replay_through_the_export(fresh):
+    pytest.importorskip("tensorflow_serving.apis.prediction_log_pb2",
+                        reason="tensorflow-serving-api not installed (pip install tensorflow-serving-api==2.21.0)")
+    assert fresh.warmup == [
+        ["dgan", "serving_default", ["source_image", "source_keypoints", "target_keypoints"],
+         {"generated_image": ["uint8", [1, 128, 64, 3]]}],
+        ["dgan", "serving_float", ["source_image", "source_keypoints", "target_keypoints"],
+         {"generated_image": ["float32", [1, 128, 64, 3]]}],
+        ["dgan", "serving_encoded", ["source_image_bytes", "source_keypoints", "target_keypoints"],
+         {"generated_image_bytes": ["string", [1]]}]]
+
+
 IMAGE_SHAPE_MESSAGE = "input 'source_image' must be uint8 of shape (batch, 128, 64, 3) with batch >= 1"
+ENCODED_MESSAGE = "serving_encoded: input 'source_image_bytes' must hold the bytes of JPEG or PNG files of 128x64 pixels"
 
 
 @pytest.mark.slow
@@ -389,9 +556,12 @@ IMAGE_SHAPE_MESSAGE = "input 'source_image' must be uint8 of shape (batch, 128, 
     ("graph_joints", "input 'target_keypoints' must be float32 of shape (batch, 18, 2) with batch >= 1; "
                      "received shape] [3 17 2]"),
     ("graph_empty", IMAGE_SHAPE_MESSAGE + "; received shape] [0 128 64 3]"),
+    ("encoded_size", ENCODED_MESSAGE + "; received an image of (height, width)] [64 64]"),
+    ("encoded_bytes", ENCODED_MESSAGE + ' (base64 {"b64": ...} in REST); received] [24] [bytes that start with '
+                                        "neither signature]"),
 ])
 def test_bad_inputs_name_the_input_and_what_was_expected(fresh, case, expected):
-    message = fresh.errors[case].replace("\\'", "'")
+    message = fresh.errors[case].replace("\\'", "'").replace('\\"', '"')
     assert expected in message, message[:1000]
 
 
@@ -429,6 +599,10 @@ def test_saved_model_cli_show_lists_the_signatures(exported):
         "outputs": {"generated_image": ("DT_UINT8", image)}}
     assert blocks["serving_float"]["inputs"]["source_image"] == ("DT_FLOAT", image)
     assert blocks["serving_float"]["outputs"]["generated_image"] == ("DT_FLOAT", image)
+    assert blocks["serving_encoded"] == {
+        "inputs": {"source_image_bytes": ("DT_STRING", "(-1)"), "source_keypoints": ("DT_FLOAT", keypoints),
+                   "target_keypoints": ("DT_FLOAT", keypoints)},
+        "outputs": {"generated_image_bytes": ("DT_STRING", "(-1)")}}
 
 
 @pytest.mark.slow
@@ -444,17 +618,20 @@ def test_saved_model_cli_run_makes_an_image_from_npy_inputs(exported, request_fi
 def test_transfer_runs_from_the_export(exported, request_files, fresh):
     from dgan_tf.images import read_image
     from dgan_tf.inference import transfer as tr
+    from dgan_tf.inference.generators import KerasGenerator, SavedModelGenerator, load_generator
     from dgan_tf.inference.poses import Pose
 
-    generator = tr.load_generator(exported.model_dir)  # the model folder: its newest version
-    assert isinstance(generator, tr.SavedModelGenerator) and generator.image_size == IMAGE_SIZE
-    np.testing.assert_array_equal(generator(*request_files.arrays.values()), fresh.outputs["uint8"])
+    generator = load_generator(exported.model_dir)  # the model folder: its newest version
+    assert isinstance(generator, SavedModelGenerator) and generator.image_size == IMAGE_SIZE
+    np.testing.assert_array_equal(generator.generate(*request_files.arrays.values()), fresh.outputs["uint8"])
     # What TensorFlow's binding would cast silently into uint8 garbage is refused before the call.
     images, source_keypoints, target_keypoints = request_files.arrays.values()
-    with pytest.raises(ValueError, match=r"source_images must be uint8 RGB \(0-255\).* float32 in \[-1"):
-        generator((images / 127.5 - 1).astype(np.float32), source_keypoints, target_keypoints)
-    with pytest.raises(ValueError, match=r"source_images must hold values 0-255 .* int32 from 300 to 300"):
-        generator(np.full(images.shape, 300, np.int32), source_keypoints, target_keypoints)
+    floats = generator.generate(((images / 255.0 - 0.5) * 2.0).astype(np.float32), source_keypoints, target_keypoints)
+    np.testing.assert_array_equal(floats, fresh.outputs["float"])  # through serving_float
+    with pytest.raises(ValueError, match=r"images must be uint8 RGB \(0-255\), or float in \[-1, 1\].* from 0 to 255"):
+        generator.generate(images.astype(np.float32), source_keypoints, target_keypoints)
+    with pytest.raises(ValueError, match=r"images must be uint8 RGB .* int32 from 300 to 300"):
+        generator.generate(np.full(images.shape, 300, np.int32), source_keypoints, target_keypoints)
     # A photo of another size: resized and padded in, cropped and resized out.
     photo = read_image(request_files.work / "photo.png")[:100]
     arrays = request_files.arrays
@@ -466,9 +643,9 @@ def test_transfer_runs_from_the_export(exported, request_files, fresh):
     images = tr.transfer(generator, tr.prepare_inputs(photo, source, targets, IMAGE_SIZE), batch_size=2)
     assert len(images) == 3 and all(image.shape == (100, 64, 3) and image.dtype == np.uint8 for image in images)
     # A transfer from the run equals a transfer from its export, to the bit.
-    from_run = tr.load_generator(exported.run_dir)
-    assert isinstance(from_run, tr.KerasGenerator)
-    np.testing.assert_array_equal(from_run(*request_files.arrays.values()), fresh.outputs["uint8"])
+    from_run = load_generator(exported.run_dir)
+    assert isinstance(from_run, KerasGenerator)
+    np.testing.assert_array_equal(from_run.generate(*request_files.arrays.values()), fresh.outputs["uint8"])
     from_run_images = tr.transfer(from_run, tr.prepare_inputs(photo, source, targets, IMAGE_SIZE), batch_size=2)
     for exported_image, run_image in zip(images, from_run_images):
         assert np.array_equal(exported_image, run_image)

@@ -117,6 +117,9 @@ OUTPUT_CASES = {
                                            "--output-dir .*a_file is a file, not a folder"),
     "prepare_dataset --data-root a file": ("prepare_dataset", ["market", "--source", "{tmp}", "--data-root",
                                                                "{tmp}/a_file"], "--data-root .*a_file is a file"),
+    "convert_original --run a file": ("convert_original", ["--generator-weights", "{tmp}/g.h5", "--dataset", "market",
+                                                           "--variant", "dsc", "--run", "{tmp}/a_file"],
+                                      "--run .*a_file is a file, not a folder"),
     "estimate_keypoints --output an input": ("estimate_keypoints", ["{tmp}/photo.png", "--output", "{tmp}/photo.png",
                                                                     "--force"],
                                              r"--output .*photo.png is one of the input images \(.*photo.png\)"),
@@ -153,7 +156,7 @@ def test_every_program_that_writes_checks_its_outputs_before_any_work(case, prog
 
 
 PROGRAMS = ("train", "test", "export", "transfer", "estimate_keypoints", "make_pairs", "make_synthetic",
-            "prepare_dataset")
+            "prepare_dataset", "convert_original", "demo")
 
 
 @pytest.mark.parametrize("program", PROGRAMS)
@@ -169,7 +172,9 @@ def test_ctrl_c_inside_any_program_is_one_line_and_exit_130(program, monkeypatch
                          "--output-dir", "o"],
             "estimate_keypoints": ["a.png", "--output", "a.csv"], "make_pairs": ["a.csv", "--output", "p.csv",
                                                                              "--dataset", "synthetic"],
-            "prepare_dataset": ["market", "--source", "s"]}[program]
+            "prepare_dataset": ["market", "--source", "s"], "demo": ["p.jpg", "--target", "t"],
+            "convert_original": ["--generator-weights", "g.h5", "--dataset", "market", "--variant", "dsc",
+                                 "--run", "r"]}[program]
     try:
         assert module.main(argv) == 130
     except KeyboardInterrupt:

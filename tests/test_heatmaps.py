@@ -9,23 +9,7 @@ import numpy as np
 import pytest
 
 from dgan_tf.geometry.heatmaps import pose_heatmaps
-
-
-def original_cords_to_map(cords, img_size, sigma=6):
-    """pose_utils.cords_to_map of the original as Python 2 ran it: integer arrays, so `/` floor-divides.
-
-    The original line is `np.exp(-((yy - point[0]) ** 2 + (xx - point[1]) ** 2) / (2 * sigma ** 2))`
-    with integer cords, integer meshgrids and sigma=6; Python 2's int / int is floor division.
-    """
-    cords = np.asarray(cords)
-    assert np.issubdtype(cords.dtype, np.integer) and isinstance(sigma, int)
-    result = np.zeros(tuple(img_size) + cords.shape[0:1], dtype="float32")
-    for i, point in enumerate(cords):
-        if point[0] == -1 or point[1] == -1:
-            continue
-        xx, yy = np.meshgrid(np.arange(img_size[1]), np.arange(img_size[0]))
-        result[..., i] = np.exp(-((yy - point[0]) ** 2 + (xx - point[1]) ** 2) // (2 * sigma ** 2))
-    return result
+from original_pose_gan.inputs import cords_to_map as original_cords_to_map
 
 
 def gaussian_maps(keypoints_yx, image_size, sigma=6.0):
@@ -55,7 +39,7 @@ def test_staircase_equals_the_original_under_python_2(image_size, rng):
     maps = np.asarray(pose_heatmaps(keypoints.astype(np.float32), image_size))  # default: staircase
     assert maps.shape == (3,) + tuple(image_size) + (18,) and maps.dtype == np.float32
     for sample, kp in zip(maps, keypoints):
-        np.testing.assert_allclose(sample, original_cords_to_map(kp, image_size), rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(sample, original_cords_to_map(kp, image_size))  # bit for bit
     assert np.all(maps[1] == 0) and np.all(maps[0, ..., 4] == 0) and np.all(maps[2, ..., 7] == 0)
     y, x = keypoints[0, 1]
     assert maps[0, y, x, 1] == 1.0 and maps.max() <= 1.0 and maps.min() >= 0.0
@@ -82,7 +66,7 @@ def test_staircase_rounds_float_keypoints_to_the_nearest_pixel(rng):
     rounded = np.floor(keypoints + 0.5).astype(np.int64)
     rounded[0, 3] = -1
     for sample, kp in zip(maps, rounded):
-        np.testing.assert_allclose(sample, original_cords_to_map(kp, (64, 64)), rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(sample, original_cords_to_map(kp, (64, 64)))
     assert maps[1, 11, 20, 0] == 1.0
 
 
@@ -97,6 +81,21 @@ def test_steps_are_the_integer_ceiling_for_every_squared_distance_eager_and_xla(
     np.testing.assert_array_equal(np.asarray(_steps(values, 72.0)), expected)
     compiled = tf.function(lambda v: _steps(v, 72.0), jit_compile=True)
     np.testing.assert_array_equal(compiled(values).numpy(), expected)
+
+
+def test_step_values_are_float64_exp_rounded_to_float32_as_the_original_stored_them():
+    """exp(-k) in float32 is 1 ulp off for some k; the original took np.exp in float64 and stored float32."""
+    from dgan_tf.geometry.heatmaps import _STEP_VALUES, UNDERFLOW_STEP
+
+    steps = np.arange(UNDERFLOW_STEP + 1, dtype=np.float64)
+    expected = np.exp(-steps).astype(np.float32)
+    np.testing.assert_array_equal(np.array(_STEP_VALUES, dtype=np.float32), expected)
+    assert expected[-1] == 0 and expected[-2] > 0  # step 104 is the first whose float32 value is 0
+    assert np.any(np.exp(-steps.astype(np.float32)) != expected)  # what a float32 exp would have given
+    keypoints = np.full((1, 18, 2), -1, np.float32)
+    keypoints[0, 0] = (0, 0)
+    row = np.asarray(pose_heatmaps(keypoints, (1, 120)))[0, 0, :, 0]  # d^2 = column^2, steps up to 198
+    np.testing.assert_array_equal(row, np.exp(-np.ceil(np.arange(120) ** 2 / 72.0)).astype(np.float32))
 
 
 @pytest.mark.parametrize("image_size", [(128, 64), (256, 256)])
@@ -117,7 +116,7 @@ def test_staircase_against_gaussian_on_a_real_market_pose(annotations_real):
                           for y, x in zip(frame["keypoints_y"], frame["keypoints_x"])])  # (N, 18, 2) int
     staircase = np.asarray(pose_heatmaps(keypoints.astype(np.float32), (128, 64)))
     gaussian = np.asarray(pose_heatmaps(keypoints.astype(np.float32), (128, 64), heatmaps="gaussian"))
-    np.testing.assert_allclose(staircase[3], original_cords_to_map(keypoints[3], (128, 64)), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(staircase[3], original_cords_to_map(keypoints[3], (128, 64)))
     assert np.abs(staircase - gaussian).max() == pytest.approx(0.618, abs=1e-3)
 
 
@@ -138,5 +137,5 @@ def test_works_inside_tf_data_and_xla(heatmaps, rng):
     compiled = tf.function(lambda k: pose_heatmaps(k, (64, 32), heatmaps=heatmaps), jit_compile=True)
     np.testing.assert_allclose(compiled(keypoints).numpy(), expected, atol=1e-6)
     if heatmaps == "staircase":
-        np.testing.assert_allclose(expected[0], original_cords_to_map(keypoints[0].astype(np.int64), (64, 32)),
-                                   rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(compiled(keypoints).numpy(), expected)
+        np.testing.assert_array_equal(expected[0], original_cords_to_map(keypoints[0].astype(np.int64), (64, 32)))

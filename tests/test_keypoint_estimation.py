@@ -228,6 +228,119 @@ def test_find_images_expands_folders_in_name_order_and_rejects_bad_arguments(tmp
         find_images([folder, other])
 
 
+def test_rows_named_by_their_relative_paths_let_two_folders_share_file_names(tmp_path):
+    """Two folders that both held 0.png could not go into one CSV (exit 2); --names relative names the rows by path."""
+    cam1, cam2 = tmp_path / "shots" / "cam1", tmp_path / "shots" / "cam2"
+    for folder, value in ((cam1, 200), (cam2, 210)):
+        folder.mkdir(parents=True)
+        _write_png(folder / "0.png", value)
+    with pytest.raises(ValueError, match=r"two images share the name '0.png' .*--names relative names rows by their "
+                                         r"paths"):
+        find_images([cam1, cam2])
+    paths = find_images([cam1, cam2, cam1 / "0.png"], names="relative")  # the same file twice: once
+    assert paths == [cam1 / "0.png", cam2 / "0.png"]
+    report = annotate_images(paths, tmp_path / "ann.csv", estimator=FakeEstimator(), progress=False, names="relative")
+    assert report.names == ["cam1/0.png", "cam2/0.png"]
+    assert read_annotations(tmp_path / "ann.csv").names == ("cam1/0.png", "cam2/0.png")
+    with pytest.raises(ValueError, match="Unknown names"):
+        find_images([cam1], names="path")
+
+
+def test_draw_writes_each_photo_with_its_skeleton_over_it(tmp_path):
+    import imageio.v3 as iio
+
+    from dgan_tf.inference.keypoint_estimation import overlay_names
+
+    person = _write_png(tmp_path / "person.png", 200)
+    empty = _write_png(tmp_path / "empty.png", 50)
+    annotate_images([person, empty], tmp_path / "ann.csv", estimator=FakeEstimator(), progress=False,
+                    draw_dir=tmp_path / "drawn")
+    assert sorted(p.name for p in (tmp_path / "drawn").iterdir()) == ["empty.png", "person.png"]
+    drawn = iio.imread(tmp_path / "drawn" / "person.png")
+    changed = np.any(drawn != 200, axis=-1)
+    assert 0.02 < changed.mean() < 0.5  # the skeleton, over the photo
+    keypoints = FakeEstimator().keypoints
+    assert all(changed[y, x] for y, x in keypoints if y >= 0)  # a dot on every joint
+    np.testing.assert_array_equal(iio.imread(tmp_path / "drawn" / "empty.png"), iio.imread(empty))  # no person
+    assert overlay_names(["a.jpg", "b/c.jpeg"]) == ["a.png", "b/c.png"]
+    assert overlay_names(["a.jpg", "a.png"]) == ["a.jpg.png", "a.png"]
+
+
+class StubPose:
+    """mediapipe's Pose where only an enlarged, contrast-stretched photo shows a person: all 33 landmarks at the
+    pixel where green most exceeds red (the photo's mark); records the sizes of the images it is given."""
+
+    def __init__(self):
+        from types import SimpleNamespace
+
+        self.namespace = SimpleNamespace
+        self.sizes = []
+
+    def process(self, image):
+        self.sizes.append(image.shape[:2])
+        score = image[..., 1].astype(int) - image[..., 0]
+        if max(image.shape[:2]) < 256 or score.max() < 200:
+            return self.namespace(pose_landmarks=None)
+        y, x = np.unravel_index(score.argmax(), score.shape)
+        point = self.namespace(x=(x + 0.5) / image.shape[1], y=(y + 0.5) / image.shape[0], visibility=1.0)
+        return self.namespace(pose_landmarks=self.namespace(landmark=[point] * 33))
+
+    def close(self):
+        pass
+
+
+def test_an_upside_down_fit_is_rejected_and_a_person_lying_down_is_not():
+    from dgan_tf.inference.keypoint_estimation import upside_down
+
+    lm = landmarks()  # landmark i at y = (i + 0.5) / 35: the hips (23, 24) below the shoulders (11, 12)
+    assert not upside_down(lm, SIZE)
+    flipped = lm.copy()
+    flipped[:, 1] = 1 - lm[:, 1]
+    assert upside_down(flipped, SIZE)
+    lying = lm.copy()
+    lying[[11, 12, 23, 24], 1] = 0.5  # shoulders and hips level
+    assert not upside_down(lying, SIZE)
+
+
+def test_the_estimator_goes_on_past_an_upside_down_fit(monkeypatch):
+    """BlazePose's upside-down fits (12 of 54 people in tight walk crops) are not taken: the next padding is tried."""
+    from types import SimpleNamespace
+
+    fits = [landmarks(), landmarks()]
+    fits[0][:, 1] = 1 - fits[0][:, 1]  # the first padding's fit: upside down
+    calls = []
+
+    def process(image):
+        calls.append(image.shape)
+        fit = fits[min(len(calls), 2) - 1]
+        points = [SimpleNamespace(x=x, y=y, visibility=v) for x, y, v in fit]
+        return SimpleNamespace(pose_landmarks=SimpleNamespace(landmark=points))
+
+    monkeypatch.setattr(Estimator, "_make_pose", staticmethod(lambda confidence: SimpleNamespace(process=process)))
+    keypoints = Estimator(paddings=(0.0, 0.0)).keypoints_yx(np.zeros(SIZE + (3,), np.uint8))
+    assert len(calls) == 2 and keypoints[1, 0] < keypoints[8, 0]  # the second fit: neck above the hips
+    calls.clear()
+    assert Estimator(paddings=(0.0, 0.0), upright=False).keypoints_yx(np.zeros(SIZE + (3,), np.uint8))[1, 0] > 64
+
+
+def test_the_second_pass_enlarges_then_stretches_and_maps_landmarks_back(monkeypatch):
+    """A dark 128x64 photo: no padding finds the person, nor the enlarged photo; the enlarged, contrast-stretched
+    one does, and its landmarks land on the photo's own pixels."""
+    stub = StubPose()
+    monkeypatch.setattr(Estimator, "_make_pose", staticmethod(lambda confidence: stub))
+    photo = np.repeat(np.linspace(0, 50, 64, dtype=np.uint8)[None, :, None], 128, axis=0).repeat(3, axis=2)
+    photo[40, 20] = (0, 60, 0)  # the mark
+    estimator = Estimator()
+    keypoints = estimator.keypoints_yx(photo)
+    assert keypoints is not None and tuple(keypoints[0]) == (40, 20)
+    # the paddings 0.75, 0.5, 1.0, 1.5, 0.25, 0 of the longer side; then 256x128 (2x) padded 0.75, 1.0, 1.5, 0.5;
+    # then the same stretched, found at once
+    assert [max(size) for size in stub.sizes[:6]] == [320, 256, 384, 512, 192, 128]
+    assert [min(size) for size in stub.sizes[6:]] == [512, 640, 896, 384, 512]
+    stub.sizes.clear()
+    assert Estimator(second_pass=False).keypoints_yx(photo) is None and len(stub.sizes) == 6
+
+
 def _script_main(monkeypatch):
     """The wrapper's main, as `python scripts/estimate_keypoints.py` finds it (its folder first on sys.path)."""
     monkeypatch.syspath_prepend(str(REPO_ROOT / "scripts"))
@@ -353,3 +466,45 @@ def test_estimator_on_real_photos_through_the_pose_environment(real_images, tmp_
     assert pckh(estimated, targets) == 1.0
     moved = np.where(targets >= 0, (targets + 40) % np.array(SIZE), targets)
     assert pckh(estimated, moved) < 0.2
+
+
+HARD_FRAMES = ("denis_walk000006.jpg", "denis_walk000030.jpg", "denis_walk000046.jpg")
+
+
+@pytest.mark.slow
+def test_people_in_darker_and_tighter_photos_are_found_through_the_pose_environment(real_images, tmp_path):
+    """Walk photos darkened (x 0.3) and cropped tight (10% / 12% off each side): the estimator of c526ced found
+    none of these six, the second pass and the wider paddings find all, upright. Three folders with the same file
+    names go into one CSV (--names relative) and each photo is drawn with its skeleton (--draw)."""
+    import imageio.v3 as iio
+
+    from dgan_tf.images import read_image
+
+    folders = ("photos", "dark", "tight")
+    for folder in folders:
+        (tmp_path / folder).mkdir()
+    for name in HARD_FRAMES:
+        photo, png = read_image(real_images / name), name.replace(".jpg", ".png")
+        iio.imwrite(tmp_path / "photos" / png, photo)
+        iio.imwrite(tmp_path / "dark" / png, (photo * 0.3).astype(np.uint8))
+        iio.imwrite(tmp_path / "tight" / png, photo[13:115, 8:56])
+    output = tmp_path / "hard.csv"
+    done = subprocess.run(
+        ["bash", "scripts/with_pose_env.sh", "python", "scripts/estimate_keypoints.py",
+         *(str(tmp_path / folder) for folder in folders), "--names", "relative", "--draw", str(tmp_path / "drawn"),
+         "--output", str(output), "--min-detection-confidence", "0.5", "--no-progress"],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "9 images: 9 annotated (9 with all four torso joints)" in done.stdout, done.stdout
+    assert f"skeletons drawn in {tmp_path / 'drawn'}" in done.stdout
+    table = read_annotations(output)
+    names = tuple(f"{folder}/{name.replace('.jpg', '.png')}" for folder in folders for name in HARD_FRAMES)
+    assert table.names == names
+    for name in HARD_FRAMES:
+        photo, dark, tight = (table.get(f"{folder}/{name.replace('.jpg', '.png')}") for folder in folders)
+        torso = [2, 5, 8, 11]
+        assert np.abs(dark[torso] - photo[torso]).max() <= 4, (name, dark, photo)  # the same fit, in the dark
+        assert tight[1, 0] < tight[[8, 11], 0].mean()  # upright: the neck above the hips
+    assert sorted(str(p.relative_to(tmp_path / "drawn")) for p in (tmp_path / "drawn").rglob("*.png")) == \
+        sorted(names)

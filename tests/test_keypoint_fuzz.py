@@ -15,8 +15,9 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
 SIZE = (128, 64)
+MARGIN = 100  # KEYPOINT_MARGIN: joints up to 100 image sizes beyond a border are kept
 HOSTILE_VALUES = (np.nan, np.inf, -np.inf, 1e36, -1e36, 1e300, -1e300, 3.4e38, -1.0, 0.0, 1e-45, -0.5, 2 ** 31,
-                  -(2 ** 31), 127.5, 191.9, -128.0, -64.1, 1e7)
+                  -(2 ** 31), 127.5, 191.9, -128.0, -64.1, 1e7, 6463.9, -6400.0, 12927.9, -12800.0, 12928.0, -6400.1)
 
 
 def valid_pose(rng, count):
@@ -31,7 +32,8 @@ def keypoint_sets(draw, batch=None):
     """(B, 18, 2) keypoints of one of several hostile layouts, float32 or float64."""
     batch = batch or draw(st.integers(1, 3))
     dtype = draw(st.sampled_from(["float32", "float64"]))
-    layout = draw(st.sampled_from(["random", "frame", "missing", "collinear", "coincident", "extreme", "mixed"]))
+    layout = draw(st.sampled_from(["random", "frame", "far", "missing", "collinear", "coincident", "extreme",
+                                   "mixed"]))
     seed = draw(st.integers(0, 2 ** 32 - 1))
     rng = np.random.default_rng(seed)
     shape = (batch, 18, 2)
@@ -41,6 +43,11 @@ def keypoint_sets(draw, batch=None):
     elif layout == "frame":
         keypoints = np.stack([rng.uniform(-1.5 * SIZE[0], 2.5 * SIZE[0], shape[:2]),
                               rng.uniform(-1.5 * SIZE[1], 2.5 * SIZE[1], shape[:2])], -1)
+    elif layout == "far":  # out to the margin and a little beyond, at every scale
+        magnitude = np.exp(rng.uniform(0, np.log(1.2 * (MARGIN + 1)), shape)) * np.array(SIZE)
+        keypoints = np.where(rng.uniform(size=shape) < 0.5, -1.0, 1.0) * magnitude
+        in_frame = rng.uniform(size=shape[:2]) < 0.5  # the other joints of a person in the frame
+        keypoints[in_frame] = valid_pose(rng, batch)[in_frame]
     elif layout == "missing":
         keypoints = np.full(shape, -1.0)
         keypoints[rng.uniform(size=shape[:2]) < 0.2] = [10.0, 10.0]
@@ -73,8 +80,8 @@ def test_sanitize_rule():
         [np.nan, 5], [5, np.inf], [-np.inf, 3],  # non-finite: missing
         [1e36, 5], [5, -1e300],  # far out (and beyond float32): missing
         [-1, 7], [7, -1],  # one coordinate missing: both
-        [-128, -64], [255.9, 127.9],  # within one image size of the frame: kept (cropped people)
-        [-128.1, 0], [256, 0], [0, 128],  # beyond: missing
+        [-12800, -6400], [12927.9, 6463.9],  # within 100 image sizes of the frame: kept (cropped people)
+        [-12800.1, 0], [12928, 0], [0, 6464],  # beyond: missing
         [-1, -1], [0, 0], [127, 63], [0.5, 1e-30], [3e38, 3e38]]], dtype=np.float64)
     result = ops.convert_to_numpy(sanitize_keypoints(keypoints, SIZE))
     assert result.dtype == np.float32
@@ -87,7 +94,7 @@ def test_sanitize_rule():
     assert ints[0, 0].tolist() == [5, 6] and ints[0, 17].tolist() == [-1, -1]
 
 
-HOSTILE_SET = np.array([[[10, 20], [np.nan, 5], [5, np.inf], [1e36, 5], [-1, 7], [-128, -64], [256, 0]]
+HOSTILE_SET = np.array([[[10, 20], [np.nan, 5], [5, np.inf], [1e36, 5], [-1, 7], [-128, -64], [12928, 0]]
                         + [[30, 30]] * 11], dtype=np.float64)
 EXPECTED_MISSING = [False, True, True, True, True, False, True] + [False] * 11
 
@@ -139,6 +146,30 @@ def test_sanitize_runs_under_jax_jit():
                           timeout=300, cwd=REPO_ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout.split("RESULT", 1)[1]) == EXPECTED_MISSING
+
+
+def test_the_margin_is_the_default_and_keeps_the_originals_masks_of_far_joints(annotations_real):
+    """A knee in the frame and its ankle 260 px below (128x64): the original draws an 870-pixel lower-leg mask
+    (dgan_tf.geometry.reference, the original's per-pair algorithm). Kept up to 100 image sizes, where its masks
+    are still the original's; beyond, the ankle is missing and the lower leg draws no mask."""
+    from dgan_tf.data.annotations import read_annotations
+    from dgan_tf.geometry import reference
+    from dgan_tf.geometry.keypoints import KEYPOINT_MARGIN, R_ANKLE, R_KNEE, sanitize_keypoints
+    from dgan_tf.geometry.parts import part_masks
+
+    assert KEYPOINT_MARGIN == MARGIN
+    keypoints = read_annotations(annotations_real / "market-annotation-test.csv").get("0764_c5s2_075327_04.jpg")
+    assert keypoints[R_KNEE].tolist() == [96, 28] and keypoints[R_ANKLE].tolist() == [-1, -1]
+    poses = np.repeat(keypoints[None].astype(np.float64), 4, axis=0)
+    poses[:, R_ANKLE] = [[356, 28], [356, 6463], [12927, 28], [12928, 28]]  # the last one beyond the margin
+    masks = np.asarray(part_masks(sanitize_keypoints(poses, SIZE), SIZE))
+    for pose, mask in zip(poses[:3], masks):
+        expected = reference.part_masks(pose, SIZE, reference.grid_points_in_poly_crossing)
+        np.testing.assert_array_equal(mask, expected)
+    assert masks[0, 4].sum() == 870 and masks[1, 4].sum() > 0 and masks[2, 4].sum() > 0  # the right lower leg
+    assert masks[3, 4].sum() == 0
+    old_margin = np.asarray(part_masks(sanitize_keypoints(poses[:1], SIZE, margin=1.0), SIZE))
+    assert old_margin[0, 4].sum() == 0  # what the guard did with one image size: no lower leg at all
 
 
 def test_keypoint_guard_layer_checks(tmp_path):
@@ -203,8 +234,8 @@ def test_geometry_of_sanitized_keypoints_is_finite(geometry, source, target):
         x.numpy() for x in geometry(source.astype(np.float64), target.astype(np.float64)))
     for clean in (clean_source, clean_target):
         missing = np.all(clean == -1, axis=-1)
-        assert np.all((clean[..., 0] >= -SIZE[0]) & (clean[..., 0] < 2 * SIZE[0]) | missing)
-        assert np.all((clean[..., 1] >= -SIZE[1]) & (clean[..., 1] < 2 * SIZE[1]) | missing)
+        assert np.all((clean[..., 0] >= -MARGIN * SIZE[0]) & (clean[..., 0] < (MARGIN + 1) * SIZE[0]) | missing)
+        assert np.all((clean[..., 1] >= -MARGIN * SIZE[1]) & (clean[..., 1] < (MARGIN + 1) * SIZE[1]) | missing)
     assert np.isin(masks, (0.0, 1.0)).all()
     assert np.isfinite(affines).all() and np.isfinite(heatmaps).all()
     np.testing.assert_array_equal(layer_masks, masks)
@@ -283,6 +314,11 @@ def test_a_pose_far_outside_the_frame_keeps_every_gradient_finite(generator):
     target[9], target[14] = [-64.1, 1.4e-45], [191.9, 0.0]
     check_isolated(generator, source, target)
     check_isolated(generator, np.full((18, 2), np.nan), np.full((18, 2), np.inf))  # every joint invalid
+    far = valid_pose(np.random.default_rng(2), 1)[0].astype(np.float64)  # limbs out to the margin, torso included
+    far[[2, 9, 10, 12, 13]] = [[-12800.0, 6463.9], [12927.9, -6400.0], [-12800.0, -6400.0], [356.0, 28.0],
+                               [100.0, 6000.0]]
+    check_isolated(generator, far, valid_pose(np.random.default_rng(3), 1)[0])
+    check_isolated(generator, valid_pose(np.random.default_rng(4), 1)[0], far)
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ PACKAGE = REPO_ROOT / "dgan_tf"
 # Lowest first. The data flows upwards: keypoints and CSVs -> geometry -> data -> layers -> models and losses ->
 # the run folder and loss terms -> training and evaluation -> build and inference -> the command line.
 FLOORS = (
-    ("dgan_tf.options", "dgan_tf.files", "dgan_tf.images", "dgan_tf.outputs"),
+    ("dgan_tf.options", "dgan_tf.files", "dgan_tf.images", "dgan_tf.outputs", "dgan_tf.tensorflow_logs"),
     ("dgan_tf.geometry", "dgan_tf.variants", "dgan_tf.weights", "dgan_tf.visualize"),
     ("dgan_tf.data", "dgan_tf.config"),
     ("dgan_tf.layers", "dgan_tf"),  # importing the package registers the layers
@@ -44,11 +44,24 @@ def floor(module):
     return best[0]
 
 
+def public_api_getattr(module, tree):
+    """The package's module-level `__getattr__`, which imports the public API (dgan_tf.load_generator) from the top
+    floors when first asked for: the one import allowed to go up, since it never runs while a module loads."""
+    if module != "dgan_tf":
+        return None
+    return next((node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "__getattr__"), None)
+
+
 def imports(module):
     """dgan_tf modules that `module` imports anywhere in its file (a name imported from a package counts as the
-    submodule when there is one)."""
+    submodule when there is one), but in the package's public API `__getattr__`."""
     found = set()
-    for node in ast.walk(ast.parse(MODULES[module].read_text())):
+    tree = ast.parse(MODULES[module].read_text())
+    facade = public_api_getattr(module, tree)
+    skipped = set() if facade is None else {id(node) for node in ast.walk(facade)}
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name.split(".")[0] == "dgan_tf"}
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "dgan_tf":

@@ -9,6 +9,7 @@ from skimage import draw
 from skimage.io import imread
 from skimage.metrics import structural_similarity
 
+import skimage_0_13
 from dgan_tf.evaluation import metrics
 from dgan_tf.evaluation.inception import (
     WEIGHTS_FILE,
@@ -43,16 +44,34 @@ def _full_keypoints(keypoints):
 # SSIM
 
 
-def test_ssim_original_matches_skimage_on_real_frames(walk_pair):
-    target, generated = walk_pair
-    assert target.shape == (128, 64, 3) and target.dtype == np.uint8
-    expected = structural_similarity(
-        target, generated, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-        channel_axis=-1, data_range=generated.max() - generated.min(),
-    )
-    value = metrics.ssim(target, generated)
-    assert value == pytest.approx(expected, abs=1e-12)
-    assert 0.0 < value < 0.99
+def _walk_pairs(real_images, count=8):
+    """`count` (target, generated stand-in) pairs of real 128x64 walk frames, 7 frames apart."""
+    frames = [imread(real_images / f"denis_walk{k:06d}.jpg") for k in range(0, 7 * count + 7, 7)]
+    return list(zip(frames[:-1], frames[1:]))[:count]
+
+
+def _ssim_0_13(target, generated):
+    """The original's call (pose-gan test.py:29-31 at 8693ec4) on scikit-image 0.13.1's compare_ssim."""
+    return skimage_0_13.compare_ssim(target, generated, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                     multichannel=True, data_range=generated.max() - generated.min())
+
+
+def test_ssim_original_matches_skimage_0_13_on_real_frames(real_images, market_keypoints):
+    """SSIM and mask-SSIM as scikit-image 0.13.1 computed them (13-tap Gaussian, 5-pixel crop), not as 0.26 does."""
+    keypoints = [kp for kp in market_keypoints.values() if np.all(kp[[2, 5, 8, 11]] != -1)]
+    apart = []
+    for k, (target, generated) in enumerate(_walk_pairs(real_images)):
+        assert target.shape == (128, 64, 3) and target.dtype == np.uint8
+        mask = metrics.ma_mask(keypoints[k % len(keypoints)], (128, 64))
+        for tgt, gen in ((target, generated), (metrics.apply_mask(target, mask), metrics.apply_mask(generated, mask))):
+            value = metrics.ssim(tgt, gen)
+            assert value == pytest.approx(_ssim_0_13(tgt, gen), abs=1e-12)
+            assert 0.0 < value < 0.99
+            today = structural_similarity(tgt, gen, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                          channel_axis=-1, data_range=int(gen.max()) - int(gen.min()))
+            apart.append(abs(value - today))
+    # scikit-image 0.26 (11 taps) is another number: what the metric computed before it followed 0.13.1.
+    assert max(apart) > 5e-5 and min(apart) > 1e-7, apart
 
 
 def test_ssim_gfla_matches_skimage_on_real_frames(walk_pair):
@@ -98,35 +117,6 @@ def test_ssim_rejects_bad_input_clearly(target, generated, variant, message):
 # Ma et al. mask
 
 
-def _reference_ma_mask(keypoints_yx, shape):
-    """Independent re-implementation: quads from the unit normal, disks, then a 5x5 closing by hand."""
-    keypoints_yx = keypoints_yx.astype(float)
-    mask = np.zeros(shape, bool)
-    for a, b in metrics.MA_MASK_LIMBS_1BASED:
-        p, q = keypoints_yx[a - 1], keypoints_yx[b - 1]
-        if (p == -1).any() or (q == -1).any() or np.allclose(p, q):
-            continue
-        direction = (q - p) / np.hypot(*(q - p))
-        normal = 4 * np.array([direction[1], -direction[0]])
-        quad = np.array([p + normal, q + normal, q - normal, p - normal])
-        mask[draw.polygon(quad[:, 0], quad[:, 1], shape=shape)] = True
-    for point in keypoints_yx:
-        if (point != -1).all():
-            mask[draw.disk(tuple(point), 4, shape=shape)] = True
-    # closing with a 5x5 square, edge pixels reflected (skimage's default mode)
-    padded = np.pad(mask, 2, mode="symmetric")
-    dilated = np.zeros_like(padded)
-    for dy in range(-2, 3):
-        for dx in range(-2, 3):
-            dilated |= np.roll(padded, (dy, dx), axis=(0, 1))
-    dilated = np.pad(dilated[2:-2, 2:-2], 2, mode="symmetric")
-    eroded = np.ones_like(dilated)
-    for dy in range(-2, 3):
-        for dx in range(-2, 3):
-            eroded &= np.roll(dilated, (dy, dx), axis=(0, 1))
-    return eroded[2:-2, 2:-2]
-
-
 def test_ma_mask_covers_every_visible_joint_and_stays_in_image(market_keypoints):
     assert len(market_keypoints) == 20
     checked = 0
@@ -148,14 +138,25 @@ def test_ma_mask_is_empty_without_keypoints(market_keypoints):
     assert not metrics.ma_mask(all_missing[0], (128, 64)).any()
 
 
-def test_ma_mask_matches_independent_reference_on_real_rows(market_keypoints):
-    for name, keypoints in list(market_keypoints.items())[:8]:
-        mask = metrics.ma_mask(keypoints, (128, 64))
-        expected = _reference_ma_mask(keypoints, (128, 64))
-        union = np.logical_or(mask, expected).sum()
-        iou = np.logical_and(mask, expected).sum() / union if union else 1.0
-        assert iou > 0.99, f"{name}: IoU {iou:.4f}"
-        assert np.array_equal(mask, expected), f"{name}: {np.sum(mask != expected)} pixels differ"
+def _spread_rows(path, count):
+    """`count` rows spread evenly over a real annotation file, as (18, 2) int arrays in (y, x)."""
+    frame = pd.read_csv(path, sep=":")
+    rows = frame.iloc[np.linspace(0, len(frame) - 1, count).astype(int)]
+    return [np.stack([json.loads(r["keypoints_y"]), json.loads(r["keypoints_x"])], axis=1) for _, r in rows.iterrows()]
+
+
+@pytest.mark.parametrize("annotations, size, count", [("market-annotation-test.csv", (128, 64), 200),
+                                                      ("fasion-annotation-test.csv", (256, 256), 60)])
+def test_ma_mask_is_the_original_drawn_by_skimage_0_13(annotations_real, annotations, size, count):
+    """Mask for mask the original's produce_ma_mask on scikit-image 0.13.1's draw.polygon and circle; 0.26's
+    draw.polygon, which counts the pixels on the edges in, gives other masks for many poses."""
+    other = 0
+    for keypoints in _spread_rows(annotations_real / annotations, count):
+        mask = metrics.ma_mask(keypoints, size)
+        expected = skimage_0_13.produce_ma_mask(keypoints, size)
+        assert np.array_equal(mask, expected), f"{keypoints.tolist()}: {np.sum(mask != expected)} pixels differ"
+        other += not np.array_equal(mask, skimage_0_13.produce_ma_mask(keypoints, size, polygon=draw.polygon))
+    assert other > count // 4, f"only {other} of {count} masks differ under scikit-image 0.26's rule"
 
 
 def test_ma_mask_single_limb_width(market_keypoints):
@@ -163,8 +164,8 @@ def test_ma_mask_single_limb_width(market_keypoints):
     keypoints[1] = (20, 30)  # neck
     keypoints[2] = (80, 30)  # right shoulder, straight below: a vertical limb 2-3
     mask = metrics.ma_mask(keypoints, (128, 64))
-    row = mask[50]
-    assert row[26:35].all() and not row[:25].any() and not row[36:].any()
+    # Corners at columns 26 and 34: scikit-image 0.13's rule fills the left edge, not the right one.
+    assert np.flatnonzero(mask[50]).tolist() == list(range(26, 34))
     assert not mask[:14].any() and not mask[87:].any()
 
 

@@ -109,6 +109,7 @@ def test_generator_keras_round_trip_market(generator_market, rng, tmp_path):
     assert reloaded.count_params() == 61_109_085
     assert reloaded.get_layer("deformable_skip0").get_config()["warp_sampling"] == "nearest"
     assert reloaded.get_layer("deformable_skip0").get_config()["warp_gradient"] == "original"
+    assert reloaded.get_layer("deformable_skip0").get_config()["part_max"] == "split"
     assert reloaded.get_layer("pose_heatmaps").get_config()["heatmaps"] == "staircase"
 
 
@@ -122,6 +123,7 @@ def test_generator_keras_round_trip_market(generator_market, rng, tmp_path):
         ({"image_size": MARKET, "norm": "batch"}, "Received: norm='batch'"),
         ({"image_size": MARKET, "warp_sampling": "cubic"}, "Received: warp_sampling='cubic'"),
         ({"image_size": MARKET, "warp_gradient": "inverse"}, "Received: warp_gradient='inverse'"),
+        ({"image_size": MARKET, "part_max": "mean"}, "Received: part_max='mean'"),
         ({"image_size": MARKET, "heatmaps": "smooth"}, "Received: heatmaps='smooth'"),
         ({"image_size": MARKET, "dropout_rate": 1.0}, "Received: dropout_rate=1.0"),
     ],
@@ -181,7 +183,9 @@ def test_discriminator_rejects_bad_arguments():
 
 
 def test_model_modules_use_keras_ops_only():
-    for module in (generator_module, discriminator_module):
+    from dgan_tf.models import original_weights as original_weights_module
+
+    for module in (generator_module, discriminator_module, original_weights_module):
         source = inspect.getsource(module)
         assert "import tensorflow" not in source and not re.search(r"\btf\.", source), module.__name__
 
@@ -202,16 +206,18 @@ def test_width_scales_channels_and_keeps_shapes():
 
 
 def test_heatmap_and_gradient_options_reach_the_layers_and_change_only_what_they_should(rng):
-    """heatmaps changes G's and D's inputs; warp_gradient changes nothing in G's forward pass."""
+    """heatmaps changes G's and D's inputs; warp_gradient and part_max change nothing in G's forward pass."""
     inputs = _inputs(rng, MARKET, 2)
     outputs = {}
-    for heatmaps in ("staircase", "gaussian"):
-        for warp_gradient in ("original", "exact"):
-            keras.utils.set_random_seed(0)
-            generator = build_generator(MARKET, width=0.125, heatmaps=heatmaps, warp_gradient=warp_gradient)
-            assert generator.get_layer("pose_heatmaps").heatmaps == heatmaps
-            assert {generator.get_layer(f"deformable_skip{i}").warp_gradient for i in range(4)} == {warp_gradient}
-            outputs[heatmaps, warp_gradient] = keras.ops.convert_to_numpy(generator(inputs, training=False))
+    for heatmaps, warp_gradient, part_max in (("staircase", "original", "split"), ("staircase", "exact", "first"),
+                                              ("gaussian", "original", "split")):
+        keras.utils.set_random_seed(0)
+        generator = build_generator(MARKET, width=0.125, heatmaps=heatmaps, warp_gradient=warp_gradient,
+                                    part_max=part_max)
+        assert generator.get_layer("pose_heatmaps").heatmaps == heatmaps
+        skips = [generator.get_layer(f"deformable_skip{i}") for i in range(4)]
+        assert {(skip.warp_gradient, skip.part_max) for skip in skips} == {(warp_gradient, part_max)}
+        outputs[heatmaps, warp_gradient] = keras.ops.convert_to_numpy(generator(inputs, training=False))
     np.testing.assert_array_equal(outputs["staircase", "original"], outputs["staircase", "exact"])
     assert np.abs(outputs["staircase", "original"] - outputs["gaussian", "original"]).max() > 1e-4
     discriminator = build_discriminator(MARKET, width=0.125, heatmaps="gaussian")

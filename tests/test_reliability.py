@@ -1,6 +1,6 @@
 """Interruptions and hostile inputs: kill -9 at several moments, SIGTERM / Ctrl-C, an image that becomes unreadable
 mid-run, unusable checkpoints, malformed config.json / .keras / pair CSV, 16-bit and undecodable images,
-make_pairs.py overwriting its input. Each gives a clear message naming the file, exit code 2 and no traceback, or
+make_pairs.py overwriting its input, a collapsed limb (a singular part transform). Each gives a clear message naming the file, exit code 2 and no traceback, or
 loses at most the iterations since the last checkpoint.
 
 Trainers run eagerly at width 0.0625 on a tiny synthetic dataset; subprocesses are bounded by timeouts.
@@ -54,6 +54,46 @@ def synthetic(data_root):
     from dgan_tf.data.datasets import get_dataset
 
     return get_dataset("synthetic", data_root=data_root)
+
+
+# ---- a singular part transform
+
+
+def test_a_collapsed_limb_gives_a_normal_step(tmp_path):
+    """The original skipped any step whose warp gradient raised InvalidArgumentError (pose-gan gan/train.py:77-81,
+    submodule a4aa9a3): a collapsed source limb gave a transform invertible in float64, its only check, but singular
+    in float32, where TF's gradient inverts it. dgan_tf's geometry rejects such a fit (no_point: the part samples
+    outside) and the step is a normal one: finite losses, every weight of G and D updated and finite."""
+    import tensorflow as tf
+
+    from dgan_tf.build import build_gan
+    from dgan_tf.geometry import reference
+    from dgan_tf.geometry.keypoints import R_ANKLE, R_KNEE
+    from dgan_tf.geometry.parts import part_affines
+    from test_geometry import BASE_POSE
+
+    source, target = BASE_POSE.copy(), BASE_POSE.copy()
+    source[R_ANKLE] = source[R_KNEE]  # the right lower leg collapses to a point in the source
+    original = np.append(reference.part_affines(source, target)[4, :6], [0, 0, 1]).reshape(3, 3)
+    assert np.linalg.det(original) != 0  # the original kept it ...
+    with pytest.raises(tf.errors.InvalidArgumentError, match="not invertible"):
+        tf.linalg.inv(tf.constant(original, tf.float32))  # ... and its float32 warp gradient raised
+    np.testing.assert_array_equal(np.asarray(part_affines(source[None], target[None]))[0, 4],
+                                  [1, 0, 1000, 0, 1, 1000, 0, 0])
+
+    gan = build_gan(tiny_config(str(tmp_path)))  # no data is read: the batch is given
+    rng = np.random.default_rng(0)
+    batch = {"source_image": rng.uniform(-1, 1, (3, 128, 64, 3)), "target_image": rng.uniform(-1, 1, (3, 128, 64, 3)),
+             "source_keypoints": np.stack([source] * 3), "target_keypoints": np.stack([target] * 3)}
+    batch = {name: tf.constant(value, tf.float32) for name, value in batch.items()}
+    models = (gan.generator, gan.discriminator)
+    before = [[np.array(w) for w in model.trainable_weights] for model in models]
+    losses = gan.train_step(batch)
+    assert all(np.isfinite(float(value)) for value in losses.values()), losses
+    for model, weights in zip(models, before):
+        after = [np.array(w) for w in model.trainable_weights]
+        assert all(np.isfinite(w).all() for w in after), model.name
+        assert all(np.any(a != b) for a, b in zip(after, weights)), f"{model.name}: a weight was not updated"
 
 
 # ---- signals and data errors (in process)

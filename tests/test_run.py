@@ -48,14 +48,14 @@ def test_open_takes_a_run_folder_or_its_keras_file_and_names_what_is_missing(sav
         Run.open(tmp_path).load_config()
 
 
-def test_load_generator_checks_the_file_the_generator_and_the_size(saved_run, tmp_path):
-    generator = saved_run.load_generator()
+def test_load_model_checks_the_file_the_generator_and_the_size(saved_run, tmp_path):
+    generator = saved_run.load_model()
     assert tuple(generator.inputs[0].shape[1:3]) == (128, 64)
     broken = Run(tmp_path / "broken")
     broken.folder.mkdir()
     broken.generator_path.write_bytes(saved_run.generator_path.read_bytes()[:3000])
     with pytest.raises(GeneratorFileError, match=r"generator.keras is not a readable Keras model file \(not a complete"):
-        broken.load_generator()
+        broken.load_model()
     damaged = bytearray(saved_run.generator_path.read_bytes())
     with zipfile.ZipFile(saved_run.generator_path) as archive:
         info = archive.getinfo("model.weights.h5")
@@ -63,22 +63,22 @@ def test_load_generator_checks_the_file_the_generator_and_the_size(saved_run, tm
     damaged[start:start + 32] = bytes(b ^ 0xFF for b in damaged[start:start + 32])
     broken.generator_path.write_bytes(bytes(damaged))
     with pytest.raises(GeneratorFileError, match="its entry model.weights.h5 is damaged"):
-        broken.load_generator()
+        broken.load_model()
     inputs = keras.Input((4,))
     keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(broken.generator_path)
     with pytest.raises(GeneratorFileError, match=r"is not a dgan_tf generator: it takes \(None, 4\)"):
-        broken.load_generator()
+        broken.load_model()
     saved_run.save_config(saved_run.load_config().replace(image_size=(256, 256)))
     try:
         with pytest.raises(GeneratorFileError, match=r"takes images of 128x64, but the run's .*config.json says 256x256"):
-            saved_run.load_generator()
+            saved_run.load_model()
     finally:
         saved_run.save_config(saved_run.load_config().replace(image_size=(128, 64)))
 
 
 def test_save_generator_is_atomic_and_partial_files_are_cleared(saved_run, tmp_path):
     run = Run(tmp_path / "new")
-    path = run.save_generator(saved_run.load_generator())
+    path = run.save_generator(saved_run.load_model())
     assert path == run.generator_path and path.is_file()
     assert sorted(p.name for p in run.folder.iterdir()) == ["generator.keras"]  # no temporary left
     partial = [run.folder / ".generator.tmp.keras", run.folder / ".config.json.0a1b2c3d.tmp",

@@ -270,3 +270,18 @@ def test_script_writes_a_dataset(tmp_path):
     assert '"images": 2' in result.stdout and synthetic.is_complete(tmp_path)
     bad = subprocess.run(command[:-2] + ["--image-size", "12x"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "HxW" in bad.stderr
+
+
+def test_the_script_writes_where_the_registry_reads_unless_told_otherwise(tmp_path, capsys):
+    """make_synthetic.py once wrote to data/synthetic by default, a folder train.py and test.py never read."""
+    from dgan_tf.cli.make_synthetic import main
+    from dgan_tf.data.datasets import get_dataset
+
+    small = ["--identities", "2", "--images-per-identity", "2", "--test-fraction", "0.5"]
+    assert main(["--data-root", str(tmp_path)] + small) == 0
+    data = get_dataset("synthetic", data_root=str(tmp_path))
+    assert data.data_dir == tmp_path / "synthetic-128x64" and synthetic.is_complete(data.data_dir)
+    data.check_present("train")
+    data.check_present("test")
+    assert main(["--data-root", str(tmp_path), "--image-size", "64x32"] + small) == 2
+    assert "give --output-dir for a 64x32 one" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Pose transfer: the letterbox map for images and keypoints, the generator interface, transfer.py end to end."""
+"""Pose transfer: the letterbox map for images and keypoints, transfer.py end to end."""
 
 import re
 import subprocess
@@ -9,6 +9,7 @@ import pytest
 
 from dgan_tf.data.annotations import write_annotations
 from dgan_tf.inference import transfer as tr
+from dgan_tf.inference.generators import KerasGenerator
 from dgan_tf.inference.poses import Pose
 from dgan_tf.visualize import write_image_atomic
 from tests.conftest import REPO_ROOT
@@ -66,7 +67,7 @@ class RecordingGenerator:
     def __init__(self):
         self.batches = []
 
-    def __call__(self, source_images, source_keypoints, target_keypoints):
+    def generate(self, source_images, source_keypoints, target_keypoints):
         self.batches.append((source_images.shape, target_keypoints.copy()))
         level = np.clip(target_keypoints[:, 0, 0], 0, 255).astype(np.uint8)  # the nose row
         return np.broadcast_to(level[:, None, None, None], source_images.shape).copy()
@@ -205,29 +206,38 @@ def test_an_existing_request_file_needs_force(inputs_dir, capsys):
     assert main(argv + ["--force"]) == 0 and "instances" in (inputs_dir / "request.json").read_text()
 
 
-def test_generator_inputs_are_checked_before_tensorflow_casts_them(rng):
-    """TensorFlow's binding turned float images in [-1, 1] and an int32 300 into uint8 garbage without a word."""
-    images = rng.integers(0, 256, (2,) + MODEL_SIZE + (3,), dtype=np.uint8)
-    keypoints = np.repeat(STANDING_POSE[None], 2, axis=0)
-    checked = tr.check_generator_inputs(images, keypoints.astype(np.int64), keypoints, MODEL_SIZE)
-    assert checked[0] is images and checked[1].dtype == np.float32 and np.array_equal(checked[1], keypoints)
-    assert tr.check_generator_inputs(images.astype(np.int32), keypoints, keypoints, MODEL_SIZE)[0].dtype == np.uint8
-    refused = [
-        (images / 127.5 - 1, keypoints, r"source_images must be uint8 RGB \(0-255\).* float64 in \[-1"),
-        (np.full(images.shape, 300, np.int32), keypoints, "must hold values 0-255 .* int32 from 300 to 300"),
-        (images[:, :, :32], keypoints, r"source_images must have shape \(batch, 128, 64, 3\)"),
-        (images, keypoints[:1], r"source_keypoints must have shape \(2, 18, 2\)"),
-        (images, keypoints > 0, "source_keypoints must be numbers"),
-        (images, keypoints * np.float64(1e300), "must be finite float32 numbers"),
-    ]
-    for source_images, source_keypoints, message in refused:
-        with pytest.raises(ValueError, match=message):
-            tr.check_generator_inputs(source_images, source_keypoints, keypoints, MODEL_SIZE)
-    from dgan_tf.models.generator import build_generator
+def test_a_whole_csv_leaves_out_the_source_row_and_rows_narrow_it(inputs_dir, capsys):
+    """A CSV made from a folder holds the source photo's row too: it was taken as a frame. --rows narrows a sequence;
+    --encoded writes serving_encoded's body (the photo as a base64 PNG file)."""
+    import base64
+    import json
 
-    generator = tr.KerasGenerator(build_generator(MODEL_SIZE, width=0.0625))
-    with pytest.raises(ValueError, match="source_images must be uint8"):
-        generator(images / 255.0, keypoints, keypoints)
+    import imageio.v3 as iio
+
+    from dgan_tf.cli.transfer import main
+
+    run_only_config(inputs_dir / "run")
+    rows = np.stack([STANDING_POSE * 200 / 128 + shift for shift in (0, 2, 4, 6)]).astype(np.int64)
+    write_annotations(inputs_dir / "walk.csv", ["photo.png", "walk_1.jpg", "walk_2.jpg", "run_1.jpg"], rows)
+
+    def targets(*extra):
+        argv = transfer_args(inputs_dir, **{"--run": "run", "--output-dir": None, "--write-request": "r.json",
+                                            "--source-pose": "walk.csv:photo.png", "--target-pose": "walk.csv"})
+        assert main(argv + ["--force", *extra]) == 0, capsys.readouterr().err
+        return json.loads((inputs_dir / "r.json").read_text())
+
+    assert len(targets()["instances"]) == 3  # walk_1, walk_2, run_1: not photo.png
+    assert len(targets("--rows", "walk_*")["instances"]) == 2
+    assert len(targets("--rows", "photo.png", "run_*")["instances"]) == 2  # named exactly: taken
+    body = targets("--encoded")
+    assert body["signature_name"] == "serving_encoded" and len(body["instances"]) == 3
+    sent = iio.imread(base64.b64decode(body["instances"][0]["source_image_bytes"]["b64"]))
+    assert sent.shape == MODEL_SIZE + (3,)  # the letterboxed photo, as a PNG file
+    assert main(transfer_args(inputs_dir, **{"--target-pose": "poses.csv"}) + ["--rows", "jump_*"]) == 2
+    assert re.search(r"error: no name of .*poses.csv matches --rows jump_\* \(2 names: photo.png, pose_b.jpg; "
+                     r"photo.png left out \(the source's\)\)", capsys.readouterr().err)
+    with pytest.raises(SystemExit):
+        main(transfer_args(inputs_dir) + ["--encoded"])  # --encoded goes with --write-request
 
 
 @pytest.mark.slow
@@ -261,7 +271,7 @@ def test_transfer_script_end_to_end(inputs_dir):
         poses.read_poses(inputs_dir / "frame_0.json") + poses.read_poses(inputs_dir / "frame_1.json")
     inputs = tr.prepare_inputs(photo, poses.read_pose(f"{inputs_dir / 'poses.csv'}:photo.png"), targets, MODEL_SIZE)
     images, source_keypoints, target_keypoints = next(inputs.batches(3))
-    expected = tr.KerasGenerator(model)(images, source_keypoints, target_keypoints)  # the serving graph, in process
+    expected = KerasGenerator(model).generate(images, source_keypoints, target_keypoints)  # the serving graph
     for image, generated in zip(written, expected):
         assert np.array_equal(image, inputs.letterbox.unmap(generated))
     # ... which rounds the model's own output (eager here, so a last-bit difference of the float may move one level)

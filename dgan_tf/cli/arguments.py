@@ -5,6 +5,19 @@ import argparse
 import sys
 
 from dgan_tf.images import ImageSize
+from dgan_tf.tensorflow_logs import VERBOSE_FLAG, VERBOSE_VARIABLE
+
+
+def program_parser(doc):
+    """The parser of a program whose docstring is `doc` (its --help), with the flag every program has: --verbose.
+
+    `import dgan_tf` reads --verbose from the command line itself, before TensorFlow loads (dgan_tf.tensorflow_logs);
+    the parser documents and accepts it."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(VERBOSE_FLAG, action="store_true",
+                        help="show TensorFlow's C++ log lines (start-up notices, cuInit, grappler; also "
+                             f"{VERBOSE_VARIABLE}=1) and the long form of notes, hidden by default")
+    return parser
 
 
 def image_size_arg(text):
@@ -22,6 +35,17 @@ def positive_int(text):
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
+    return value
+
+
+def fraction(text):
+    """A number in [0, 1] (a confidence, a visibility)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], received {text!r}")
     return value
 
 

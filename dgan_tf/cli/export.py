@@ -6,22 +6,25 @@ Examples:
   saved_model_cli show --all --dir exports/dgan/1                            # the signatures
   docker run -p 8501:8501 --mount type=bind,source=$PWD/exports/dgan,target=/models/dgan \\
       -e MODEL_NAME=dgan -t tensorflow/serving                               # serve it (REST on port 8501)
+  (docs/serving/ holds a models.config and batching_parameters.txt for TF Serving's --model_config_file and
+  --batching_parameters_file)
 
 Signatures: serving_default takes source_image uint8 (batch, H, W, 3) and source_keypoints / target_keypoints
 float32 (batch, 18, 2) as (y, x) pixels, -1 for a missing joint, and returns generated_image uint8; serving_float
-is the same with images float32 in [-1, 1]. The run's config.json and the versions travel in assets/.
+is the same with images float32 in [-1, 1]; serving_encoded takes source_image_bytes (JPEG or PNG files, base64 in
+REST) and returns generated_image_bytes (PNG files). The run's config.json and the versions travel in assets/; one
+warm-up request per signature in assets.extra/tf_serving_warmup_requests (TF Serving replays them while loading).
 """
 
-import argparse
 import sys
 
-from dgan_tf.cli.arguments import add_run_argument, positive_int, require_run, run_reporting_errors
+from dgan_tf.cli.arguments import add_run_argument, positive_int, program_parser, require_run, run_reporting_errors
 from dgan_tf.inference.export import DEFAULT_MODEL_NAME, DEFAULT_OUTPUT_DIR
 from dgan_tf.options import EXPORT_PRECISIONS
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = program_parser(__doc__)
     add_run_argument(p, "--checkpoint", "a run folder written by train.py, or its generator.keras")
     p.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, help=f"default {DEFAULT_OUTPUT_DIR}")
     p.add_argument("--model-name", default=DEFAULT_MODEL_NAME,
@@ -40,14 +43,14 @@ def main(argv=None):
 
 
 def run(args):
-    from dgan_tf.inference.export import export_run, read_export_metadata
+    from dgan_tf.inference.export import WARMUP_FILE, export_run, read_export_metadata
 
     path = export_run(args.run, args.output_dir, args.model_name, args.version, args.precision)
     metadata = read_export_metadata(path)
     height, width = metadata["image_size"]
     print(f"Exported {args.run} ({metadata['variant'] or 'generator'}, {height}x{width}, "
           f"{metadata['precision']}) to {path}\n"
-          f"signatures: {', '.join(metadata['signatures'])}\n"
+          f"signatures: {', '.join(metadata['signatures'])} (warm-up requests in {WARMUP_FILE})\n"
           f"inspect: saved_model_cli show --all --dir {path}")
     return 0
 

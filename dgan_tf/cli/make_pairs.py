@@ -6,12 +6,11 @@ Examples:
       --dataset market --sample 12000 --seed 0
 """
 
-import argparse
 import sys
 from pathlib import Path
 
 
-from dgan_tf.cli.arguments import add_force_argument, image_size_arg, positive_int, run_reporting_errors
+from dgan_tf.cli.arguments import add_force_argument, image_size_arg, positive_int, program_parser, run_reporting_errors
 from dgan_tf.data.annotations import read_annotations, write_pairs
 from dgan_tf.data.datasets import DATASETS, get_dataset
 from dgan_tf.data.pairs import make_pairs, valid_image_mask
@@ -19,7 +18,7 @@ from dgan_tf.outputs import check_output_file
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = program_parser(__doc__)
     parser.add_argument("annotations", type=Path, help="annotation CSV (name:keypoints_y:keypoints_x)")
     parser.add_argument("--output", "--out", type=Path, required=True, help="pair CSV to write (from,to)")
     add_force_argument(parser, "--output")

@@ -6,12 +6,11 @@ Examples:
       [--naming auto|defgan|patn] [--mode copy|hardlink|symlink]
 """
 
-import argparse
 import sys
 from pathlib import Path
 
 
-from dgan_tf.cli.arguments import run_reporting_errors
+from dgan_tf.cli.arguments import program_parser, run_reporting_errors
 from dgan_tf.data.datasets import get_dataset
 from dgan_tf.data.prepare import prepare_fashion, prepare_market
 from dgan_tf.options import LINK_MODES, NAMINGS, PREPARED_DATASETS
@@ -19,7 +18,7 @@ from dgan_tf.outputs import check_output_folder
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = program_parser(__doc__)
     parser.add_argument("dataset", choices=PREPARED_DATASETS)
     parser.add_argument("--source", type=Path, required=True,
                         help="market: the Market-1501-v15.09.15 folder; fashion: the In-shop img/ folder")

@@ -16,20 +16,19 @@ Exit codes: 0 done; 1 SSIM is not finite; 2 an error in the input (a flag, the r
 data or image file), with a message naming it.
 """
 
-import argparse
 import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
 
-from dgan_tf.cli.arguments import add_run_argument, run_reporting_errors
+from dgan_tf.cli.arguments import add_run_argument, program_parser, run_reporting_errors
 from dgan_tf.data.datasets import DATASETS
 from dgan_tf.evaluation.inception import DEFAULT_KIND
 from dgan_tf.options import FID_REFERENCES, INCEPTION_KINDS
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = program_parser(__doc__)
     add_run_argument(p, "--checkpoint", "a run folder written by train.py, or its generator.keras file",
                      required=False)
     p.add_argument("--score-dir", help="score this folder of <from>_<to>.png/.jpg images instead of generating")
@@ -73,25 +72,27 @@ def shard_arg(text):
 
 
 def load_scorer(args):
-    """The Inception scorer and a report note, or None with the reason (the other metrics still run)."""
+    """The Inception scorer and a report note naming it, or None and a note saying why there is none."""
     if args.no_inception:
-        return None, "IS, mask-IS and FID skipped (--no-inception)."
+        return None, "IS/FID network: none (IS, mask-IS and FID skipped: --no-inception)."
     from dgan_tf.evaluation.inception import WeightsNotFoundError, make_inception_scorer
 
+    flag = "--inception-graph" if args.inception == "2015" else "--inception-weights"
     path = args.inception_graph if args.inception == "2015" else args.inception_weights
     try:  # batches of --batch-size, as generation: a shard's images then meet the networks in a single run's batches
         scorer = make_inception_scorer(kind=args.inception, weights_path=path, offline=args.offline,
                                        batch_size=args.batch_size, progress=not args.no_progress)
     except WeightsNotFoundError as error:
-        print(f"warning: {error}\nIS, mask-IS and FID are skipped; the other metrics still run.", file=sys.stderr)
-        return None, f"IS, mask-IS and FID skipped: the {args.inception} Inception network's weights were not found."
+        missing_weights(args, error, f"IS, mask-IS and FID skipped: the {args.inception} Inception network's weights "
+                                     "were not found", path, flag, "--no-inception")
+        return None, f"IS/FID network: none (the {args.inception} Inception network's weights were not found)."
     return scorer, f"IS/FID network: {scorer.label}."
 
 
 def load_detector(args):
-    """The SSD300 person detector for DS and a report note, or None with the reason."""
+    """The SSD300 person detector for DS and a report note naming it, or None and a note saying why there is none."""
     if args.no_ds:
-        return None, "DS skipped (--no-ds)."
+        return None, "DS detector: none (DS skipped: --no-ds)."
     from dgan_tf.evaluation.ssd import SSDScorer, resolve_weights_path
     from dgan_tf.weights import WeightsNotFoundError
 
@@ -99,9 +100,20 @@ def load_detector(args):
         detector = SSDScorer(weights_path=resolve_weights_path(args.ssd_weights), batch_size=args.batch_size,
                              progress=not args.no_progress)
     except WeightsNotFoundError as error:
-        print(f"warning: {error}\nDS is skipped; the other metrics still run.", file=sys.stderr)
-        return None, "DS skipped: SSD300 weights not found."
+        missing_weights(args, error, "DS skipped: no SSD300 weights (never downloaded)", args.ssd_weights,
+                        "--ssd-weights", "--no-ds")
+        return None, "DS detector: none (SSD300 weights not found)."
     return detector, f"DS detector: {detector.description}."
+
+
+def missing_weights(args, error, skipped, path, flag, skip_flag):
+    """Optional weights not found: one line naming the flags, unless the user gave the path (or --verbose), who
+    gets the whole message (where to get the file)."""
+    if path or args.verbose:
+        print(f"warning: {error}\n{skipped}; the other metrics still run.", file=sys.stderr)
+    else:
+        print(f"note: {skipped}; give them with {flag} PATH (--verbose says where to get them), or {skip_flag}",
+              file=sys.stderr)
 
 
 def main(argv=None):
@@ -139,6 +151,7 @@ class Scored:
 def generate_from_run(args):
     """Generate every test pair with the run's generator (images written to the output folder)."""
     from dgan_tf.data.datasets import get_dataset
+    from dgan_tf.data.synthetic import create_on_first_use
     from dgan_tf.evaluation.protocol import check_output_dir, generate_test_pairs, pairs_of
     from dgan_tf.run import Run
 
@@ -147,9 +160,10 @@ def generate_from_run(args):
     if args.dataset and args.dataset != config.dataset:
         raise ValueError(f"--dataset {args.dataset} differs from the run's dataset {config.dataset}")
     data = get_dataset(config.dataset, data_root=args.data_root or config.data_root, image_size=config.image_size)
-    data.check_present("test")
     out_dir = check_output_dir(args.output_dir or run_folder.test_dir / (args.shard.name if args.shard else ""))
-    generator = run_folder.load_generator(config)
+    create_on_first_use(data)  # after the output check: no work before it
+    data.check_present("test")
+    generator = run_folder.load_model(config)
     pairs, generated, targets, keypoints = generate_test_pairs(generator, data, out_dir, batch_size=args.batch_size,
                                                                progress=not args.no_progress, part=block(args))
     total = len(pairs_of(data)) if args.shard else len(pairs)
@@ -171,14 +185,16 @@ def _names(pairs):
 def read_scored_folder(args):
     """Images of any method named <from>_<to>.png or .jpg, matched to the test pairs."""
     from dgan_tf.data.datasets import get_dataset
+    from dgan_tf.data.synthetic import create_on_first_use
     from dgan_tf.evaluation.protocol import check_output_dir, load_scored_dir
 
     if not args.dataset:
         raise ValueError("--score-dir needs --dataset")
     data = get_dataset(args.dataset, data_root=args.data_root or "data", image_size=args.image_size)
-    data.check_present("test")
     score_dir = Path(args.score_dir)
-    out_dir = check_output_dir(args.output_dir or score_dir.parent / f"{score_dir.name}-scores")
+    out_dir = check_output_dir(args.output_dir or score_dir.parent / f"{score_dir.name}-scores")  # before any work
+    create_on_first_use(data)
+    data.check_present("test")
     found = load_scored_dir(score_dir, data, progress=not args.no_progress, allow_missing=args.allow_missing,
                             part=block(args))
     if found.missing:

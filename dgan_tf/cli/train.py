@@ -28,9 +28,9 @@ import os
 import sys
 from pathlib import Path
 
-from dgan_tf.cli.arguments import add_run_argument, image_size_arg, positive_int, run_reporting_errors
+from dgan_tf.cli.arguments import add_run_argument, image_size_arg, positive_int, program_parser, run_reporting_errors
 from dgan_tf.data.datasets import DATASETS
-from dgan_tf.options import FEATURES, HEATMAPS, NORMS, PRECISIONS, VGG_MEANS, WARP_GRADIENTS, WARP_SAMPLINGS
+from dgan_tf.options import FEATURES, HEATMAPS, NORMS, PART_MAXES, PRECISIONS, VGG_MEANS, WARP_GRADIENTS, WARP_SAMPLINGS
 from dgan_tf.training.cluster import DEFAULT_JOIN_TIMEOUT_S
 from dgan_tf.variants import VARIANTS
 
@@ -39,7 +39,7 @@ DEFAULT_DATASET, DEFAULT_VARIANT = "synthetic", "dsc"
 # when the user typed it, so that resuming with no flag never conflicts with the saved config.
 CONFIG_FLAGS = ("dataset", "variant", "image_size", "iterations", "batch_size", "data_root", "seed",
                 "checkpoint_every", "sample_every", "features", "width", "norm", "warp_sampling", "precision",
-                "learning_rate", "heatmaps", "warp_gradient", "vgg_mean", "loss_weights")
+                "learning_rate", "heatmaps", "warp_gradient", "part_max", "vgg_mean", "loss_weights")
 
 
 def loss_weight_arg(text):
@@ -55,7 +55,7 @@ def loss_weight_arg(text):
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = program_parser(__doc__)
     p.add_argument("--dataset", choices=tuple(DATASETS), help=f"default {DEFAULT_DATASET}")
     p.add_argument("--variant", choices=tuple(VARIANTS), help=f"default {DEFAULT_VARIANT}")
     p.add_argument("--image-size", type=image_size_arg, help="HxW; synthetic: 128x64 (default) or 256x256")
@@ -79,6 +79,9 @@ def parse_args(argv):
                    help="pose maps: the original's staircase (Python 2 integer division, default) or a smooth Gaussian")
     p.add_argument("--warp-gradient", choices=WARP_GRADIENTS,
                    help="gradient through the part warps: the original's inverse warp (TF 1.x, default) or exact")
+    p.add_argument("--part-max", choices=PART_MAXES,
+                   help="gradient of a tie in the max over the parts: split among the tied parts (the original's "
+                        "reduce_max, default) or all to the first")
     p.add_argument("--vgg-mean", choices=VGG_MEANS,
                    help="VGG19 input: the original's means before the RGB->BGR flip (default) or after it")
     p.add_argument("--precision", choices=PRECISIONS)

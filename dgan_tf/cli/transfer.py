@@ -9,34 +9,37 @@ Examples:
   python scripts/transfer.py --run exports/dgan --source me.jpg --source-pose me.json --target-pose a.json \\
       --write-request request.json                                         # a TF Serving REST body instead
 
-POSE: annotations.csv:NAME (one row of an annotation CSV), annotations.csv (all its rows), an OpenPose JSON
-file (pose_keypoints_2d, COCO-18 or BODY_25; the most confident person; joints below --confidence missing),
-or a folder of OpenPose JSON files (natural order). Poses are in the source photo's pixels unless
---target-frame says otherwise. Photos of another size than the model's are resized and padded, and the output
-is mapped back to the photo's size. Outputs: DIR/000_<pose>.png ... and, with --gif, DIR/transfer.gif (replaced
+POSE: annotations.csv:NAME (one row of an annotation CSV), annotations.csv (all its rows but the source's, or
+those --rows names), an OpenPose JSON file (pose_keypoints_2d, COCO-18 or BODY_25; the most confident person;
+joints below --confidence missing), or a folder of OpenPose JSON files (natural order). Poses are in the source
+photo's pixels unless --target-frame says otherwise. Photos of another size than the model's are resized and
+padded, and the output is mapped back to the photo's size. Outputs: DIR/000_<pose>.png ... and, with --gif, DIR/transfer.gif (replaced
 when there); an existing --write-request FILE needs --force. Every output path is checked before the model loads.
 """
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 from dgan_tf.cli.arguments import (
-    add_force_argument, add_run_argument, image_size_arg, positive_int, require_run, run_reporting_errors,
+    add_force_argument, add_run_argument, image_size_arg, positive_int, program_parser, require_run,
+    run_reporting_errors,
 )
 from dgan_tf.inference.poses import DEFAULT_CONFIDENCE
 from dgan_tf.inference.transfer import DEFAULT_BATCH_SIZE, DEFAULT_FPS
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = program_parser(__doc__)
     add_run_argument(p, "--checkpoint", "a run folder (generator.keras), a .keras file, or an export (version "
                                         "or model folder)")
     p.add_argument("--source", required=True, help="the photo of the person (any size; JPEG, PNG, ...)")
     p.add_argument("--source-pose", required=True, metavar="POSE", help="the photo's pose")
     p.add_argument("--target-pose", required=True, nargs="+", metavar="POSE",
                    help="one or more poses to draw the person in; a CSV or a folder is a sequence")
+    p.add_argument("--rows", nargs="+", metavar="PATTERN",
+                   help="of a whole CSV or a folder of JSON files, only the names matching one of these glob "
+                        "patterns (e.g. 'walk_*'); the source's row is left out unless named exactly")
     p.add_argument("--output-dir", help="where the images go (required unless --write-request)")
     p.add_argument("--gif", action="store_true", help="also write transfer.gif, the sequence animated")
     p.add_argument("--fps", type=positive_int, default=DEFAULT_FPS,
@@ -52,11 +55,16 @@ def parse_args(argv):
     p.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE)
     p.add_argument("--write-request", metavar="FILE",
                    help="write the TF Serving REST request (row format) for these inputs to FILE and stop")
+    p.add_argument("--encoded", action="store_true",
+                   help="with --write-request: a serving_encoded body, the photo as a base64 PNG file (about 5 KB "
+                        "of JSON per 128x64 instance instead of about 110 KB of integers)")
     add_force_argument(p, "the --write-request file")
     args = p.parse_args(argv)
     require_run(p, args)
     if not args.output_dir and not args.write_request:
         p.error("--output-dir is required (unless --write-request)")
+    if args.encoded and not args.write_request:
+        p.error("--encoded goes with --write-request")
     return args
 
 
@@ -72,7 +80,8 @@ def read_inputs(args):
 
     image = read_image(args.source)
     source_pose = pose_io.require_torso(pose_io.read_pose(args.source_pose, args.confidence), "source pose")
-    targets = [pose for spec in args.target_pose for pose in pose_io.read_poses(spec, args.confidence)]
+    targets = [pose for spec in args.target_pose
+               for pose in pose_io.read_poses(spec, args.confidence, args.rows, source_rows(args))]
     if args.fill_missing:
         targets = pose_io.fill_missing_from_previous(targets)
     kept = []
@@ -85,6 +94,13 @@ def read_inputs(args):
         raise ValueError("no target pose is left: every one lacks a shoulder or a hip (--skip-incomplete)")
     check_pose_frames(image, source_pose, kept, args.target_frame)
     return image, source_pose, kept
+
+
+def source_rows(args):
+    """The row names a whole target CSV leaves out: the source photo's file name and the --source-pose row."""
+    from dgan_tf.inference.poses import row_of
+
+    return {Path(args.source).name, row_of(args.source_pose)} - {None}
 
 
 def input_files(args):
@@ -114,21 +130,26 @@ def check_outputs(args, targets):
 
 def run(args):
     from dgan_tf.inference import transfer as tr
+    from dgan_tf.inference.generators import load_generator, model_image_size
 
     image, source_pose, targets = read_inputs(args)
     check_outputs(args, targets)
     if args.write_request:
         from dgan_tf.files import atomic_write_text
-        from dgan_tf.inference.export import rest_request
+        from dgan_tf.inference.export import ENCODED_SIGNATURE, SERVING_SIGNATURE, photo_file, rest_request
 
-        inputs = tr.prepare_inputs(image, source_pose, targets, tr.model_image_size(args.run),
+        inputs = tr.prepare_inputs(image, source_pose, targets, model_image_size(args.run),
                                    args.target_frame)
-        body = rest_request(*next(inputs.batches(len(targets))))
+        images, source_keypoints, target_keypoints = next(inputs.batches(len(targets)))
+        if args.encoded:  # the photo's own JPEG file when the model sees its pixels as they are, else a PNG
+            images = [photo_file(args.source, image, inputs.source_image)] * len(images)
+        body = rest_request(images, source_keypoints, target_keypoints,
+                            signature=ENCODED_SIGNATURE if args.encoded else SERVING_SIGNATURE)
         atomic_write_text(args.write_request, json.dumps(body, separators=(",", ":")))
-        print(f"Wrote a TF Serving REST request ({len(targets)} instance{'s' * (len(targets) != 1)}, one per target "
-              f"pose) to {args.write_request}")
+        print(f"Wrote a TF Serving REST request for {body['signature_name']} ({len(targets)} instance"
+              f"{'s' * (len(targets) != 1)}, one per target pose) to {args.write_request}")
         return 0
-    generator = tr.load_generator(args.run)
+    generator = load_generator(args.run)
     inputs = tr.prepare_inputs(image, source_pose, targets, generator.image_size, args.target_frame)
     images = tr.transfer(generator, inputs, args.batch_size)
     paths = tr.write_outputs(args.output_dir, images, [pose.label for pose in targets], gif=args.gif, fps=args.fps)

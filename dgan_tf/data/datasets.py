@@ -60,11 +60,13 @@ class DatasetConfig:
     id_separator: str = "first"
     distractor_prefixes: tuple = ()
     nn_size: int = 3  # n of the n x n nearest-neighbour loss (pose-gan README.md:39, 49 at 8693ec4)
-    # The schedule: 90 "epochs" of 1000 iterations, batch 4 (2 for DeepFashion full) (pose-gan README.md:32-51
-    # and pose_dataset.py:57-58 at 8693ec4).
+    # The schedule: the published runs trained 90 "epochs" of 1000 iterations, batch 4 (2 for DeepFashion full)
+    # (pose-gan README.md:32-51 and pose_dataset.py:57-58 at 8693ec4), but the original's trainer saves its
+    # checkpoint at the START of an epoch, every 30th (epochs 29, 59, 89; cmd.py:24), and never after the last
+    # (gan/train.py:100-107, submodule a4aa9a3): its last generator, the released one, had 89,000 updates.
     batch_size: int = 4
     full_batch_size: int = 4  # batch size of the `full` variant
-    iterations: int = 90_000
+    iterations: int = 89_000
     checkpoint_every: int = 1000
     sample_every: int = 1000
     width: float = 1.0  # channel-width multiplier of the networks; 1.0 is the paper's

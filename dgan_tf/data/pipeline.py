@@ -86,6 +86,18 @@ def _decode_png(contents):
                    lambda: tf.io.decode_png(contents, channels=3))
 
 
+def decode_image_bytes(contents):
+    """An image file's bytes (a scalar string) -> (H, W, 3) uint8, the pixels dgan_tf.images.read_image gives; see
+    decode_image. The export's serving_encoded signature decodes its photos with it too."""
+    is_png = tf.equal(tf.strings.substr(contents, 0, len(PNG_SIGNATURE)), PNG_SIGNATURE)
+    # INTEGER_ACCURATE: the same IDCT as PIL/imageio, so that training, evaluation and other tools see
+    # the same pixels (TF's default fast IDCT differs by up to 12 levels).
+    return tf.case([
+        (tf.io.is_jpeg(contents), lambda: tf.io.decode_jpeg(contents, channels=3, dct_method="INTEGER_ACCURATE")),
+        (is_png, lambda: _decode_png(contents)),
+    ], default=lambda: tf.io.decode_image(contents, channels=3, expand_animations=False))
+
+
 def decode_image(path, image_size):
     """Read one image file -> (H, W, 3) float32 in [-1, 1], asserting its size (the error names the file).
 
@@ -94,14 +106,7 @@ def decode_image(path, image_size):
     TensorFlow ignores the palette of an 8-bit BMP (it returns the indices): convert such files to PNG.
     """
     height, width = ImageSize.of(image_size)
-    contents = tf.io.read_file(path)
-    is_png = tf.equal(tf.strings.substr(contents, 0, len(PNG_SIGNATURE)), PNG_SIGNATURE)
-    # INTEGER_ACCURATE: the same IDCT as PIL/imageio, so that training, evaluation and other tools see
-    # the same pixels (TF's default fast IDCT differs by up to 12 levels).
-    image = tf.case([
-        (tf.io.is_jpeg(contents), lambda: tf.io.decode_jpeg(contents, channels=3, dct_method="INTEGER_ACCURATE")),
-        (is_png, lambda: _decode_png(contents)),
-    ], default=lambda: tf.io.decode_image(contents, channels=3, expand_animations=False))
+    image = decode_image_bytes(tf.io.read_file(path))
     shape = tf.shape(image)
     right_size = tf.reduce_all(tf.equal(shape[:2], tf.constant([height, width])))
     check = tf.debugging.Assert(right_size, [f"image of the wrong size, expected {height}x{width}:", path, shape])

@@ -786,3 +786,12 @@ def ensure_synthetic_dataset(out_dir, image_size=DEFAULT_IMAGE_SIZE, **kwargs):
         return {**summary, "out_dir": str(out_dir), "generated": False}
     summary = make_synthetic_dataset(out_dir, image_size=image_size, **kwargs)
     return {**summary, "generated": True}
+
+
+def create_on_first_use(data):
+    """Create the synthetic dataset of `data` (a DatasetConfig) where the registry reads it, unless a complete one is
+    there already (any complete one is used as it is). Other datasets are left to `data.check_present`'s message."""
+    if data.name != "synthetic" or is_complete(data.data_dir):
+        return
+    print(f"Creating the synthetic dataset in {data.data_dir} (first use)", flush=True)
+    ensure_synthetic_dataset(data.data_dir, image_size=data.image_size)

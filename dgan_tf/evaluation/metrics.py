@@ -6,15 +6,24 @@ The Inception network itself lives in `dgan_tf.evaluation.inception`; this modul
 """
 
 import numpy as np
-from scipy import linalg, special
+from scipy import linalg, ndimage, special
 from skimage import draw, morphology
 from skimage.metrics import structural_similarity
 
 from dgan_tf.geometry.keypoints import MISSING, NUM_JOINTS
+from dgan_tf.geometry.polygons import crossing_ranges
 from dgan_tf.images import ImageSize
 from dgan_tf.options import SSIM_VARIANTS
 
-# Smallest image side each variant's window fits in (gaussian sigma 1.5 -> 11 px; GFLA win_size 51).
+# The original's SSIM is scikit-image 0.13.1's compare_ssim (pose-gan test.py:29-31 and requirements.txt:8 at
+# 8693ec4) with gaussian_weights=True: scipy's gaussian_filter(sigma=1.5) at its default truncation, 4 sigma (13
+# taps; scikit-image 0.26 truncates at 3.5 sigma, 11 taps), then the mean over the image cropped by 5 pixels, half
+# its fixed win_size of 11. Up to 0.0004 apart from scikit-image 0.26 on real pairs.
+SSIM_SIGMA = 1.5
+SSIM_TRUNCATE = 4.0
+SSIM_CROP = 5
+SSIM_K1, SSIM_K2 = 0.01, 0.03
+# Smallest image side each variant's window fits in (the original's win_size 11; GFLA win_size 51).
 _MIN_SIDE = {"original": 11, "gfla": 51}
 
 # Ma et al. (PG2) mask limbs, 1-based joint pairs as listed in the original's produce_ma_mask.
@@ -62,24 +71,39 @@ def _check_pair(target, generated, variant):
         )
 
 
+def _ssim_original(target, generated, data_range):
+    """scikit-image 0.13.1's compare_ssim(gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+    multichannel=True): the mean over channels of each channel's SSIM map cropped by SSIM_CROP pixels."""
+    x = target.astype(np.float64)  # (H, W, 3)
+    y = generated.astype(np.float64)
+
+    def weighted_mean(image):  # each channel on its own: no smoothing across the channel axis
+        return ndimage.gaussian_filter(image, sigma=(SSIM_SIGMA, SSIM_SIGMA, 0.0), truncate=SSIM_TRUNCATE)
+
+    ux, uy = weighted_mean(x), weighted_mean(y)
+    vx = weighted_mean(x * x) - ux * ux  # population (co)variances
+    vy = weighted_mean(y * y) - uy * uy
+    vxy = weighted_mean(x * y) - ux * uy
+    c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
+    ssim_map = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux ** 2 + uy ** 2 + c1) * (vx + vy + c2))  # (H, W, 3)
+    cropped = ssim_map[SSIM_CROP:-SSIM_CROP, SSIM_CROP:-SSIM_CROP]
+    return float(np.mean([cropped[..., channel].mean() for channel in range(cropped.shape[-1])]))
+
+
 def ssim(target, generated, variant="original"):
     """SSIM of two uint8 (H, W, 3) images, averaged over pixels and channels.
 
-    "original": the Deformable GANs / PG2 call (Gaussian window sigma 1.5, population covariance,
-    data range = generated.max() - generated.min(); when that is 0, a constant generated image, the
-    uint8 range 255 is used instead, because the original's C1 = C2 = 0 gives 0/0 = NaN there).
+    "original": the Deformable GANs / PG2 call as scikit-image 0.13.1 computed it (Gaussian weights sigma 1.5
+    truncated at 4 sigma, population covariance, 5-pixel border left out, data range = generated.max() -
+    generated.min(); when that is 0, a constant generated image, the uint8 range 255 is used instead, because the
+    original's C1 = C2 = 0 gives 0/0 = NaN there).
     "gfla": GFLA's script/metrics.py call (images as float32 / 255, data_range=1, win_size=51 uniform
     window, sample covariance), the SSIM most papers from 2020 on report.
     """
     _check_pair(target, generated, variant)
     if variant == "original":
         data_range = int(generated.max()) - int(generated.min())
-        if data_range == 0:
-            data_range = 255
-        return float(structural_similarity(
-            target, generated, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-            channel_axis=-1, data_range=data_range,
-        ))
+        return _ssim_original(target, generated, data_range if data_range else 255)
     target_unit = target.astype(np.float32) / 255.0  # (H, W, 3) in [0, 1]
     generated_unit = generated.astype(np.float32) / 255.0
     return float(structural_similarity(
@@ -107,11 +131,14 @@ def ma_mask(keypoints_yx, image_size):
 
     Filled quadrilaterals of half width 4 px along 23 limbs (skipped when a joint is missing), disks of
     radius 4 px at the visible joints, then dilation and erosion with a 5x5 square, as the original's
-    pose_utils.produce_ma_mask. Joints outside the image are clipped to it by the drawing.
+    pose_utils.produce_ma_mask (pose-gan pose_utils.py:108-143 at 8693ec4). The quadrilaterals are filled by
+    scikit-image 0.13's crossing rule (dgan_tf.geometry.polygons), which leaves out the pixels on their right and
+    lower edges; scikit-image 0.26 would draw them. Joints outside the image are clipped to it by the drawing.
     """
     keypoints_yx, shape = _check_keypoints(keypoints_yx, image_size)
     visible = np.all(keypoints_yx != MISSING, axis=1)  # (18,)
     mask = np.zeros(shape, dtype=bool)  # (H, W)
+    rows, cols = np.arange(shape[0], dtype=np.float64), np.arange(shape[1])
     for a, b in MA_MASK_LIMBS:
         if not (visible[a] and visible[b]):
             continue
@@ -125,8 +152,9 @@ def ma_mask(keypoints_yx, image_size):
             keypoints_yx[a] + normal, keypoints_yx[a] - normal,
             keypoints_yx[b] - normal, keypoints_yx[b] + normal,
         ])  # (4, 2)
-        rows, cols = draw.polygon(corners[:, 0], corners[:, 1], shape=shape)
-        mask[rows, cols] = True
+        # scikit-image 0.13's draw.polygon scans rows: columns low <= c < high of each row are inside.
+        low, high = crossing_ranges(corners[:, 0], corners[:, 1], rows, np)  # (H,) each
+        mask |= (cols >= low[:, None]) & (cols < high[:, None])
     for joint in np.flatnonzero(visible):
         rows, cols = draw.disk(tuple(keypoints_yx[joint]), MA_MASK_RADIUS, shape=shape)
         mask[rows, cols] = True

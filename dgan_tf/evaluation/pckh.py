@@ -89,11 +89,16 @@ def pckh(predicted_yx, target_yx, threshold=DEFAULT_THRESHOLD):
 ESTIMATOR_LABEL = "MediaPipe BlazePose 0.10.21 (the papers used OpenPose: indicative)"
 
 
-def estimate_with_pose_environment(images, work_dir, repo_root=None):
-    """(N, 18, 2) keypoints of uint8 images by scripts/estimate_keypoints.py in .venv-pose (built on first use).
+class PoseEstimationError(RuntimeError):
+    """The keypoint estimator's subprocess failed (the pose environment could not be built, or it crashed)."""
+
+
+def estimate_with_pose_environment(images, work_dir, repo_root=None, min_detection_confidence=None):
+    """(N, 18, 2) keypoints of uint8 images by scripts/estimate_keypoints.py in .venv-pose (built on first use);
+    rows of -1 where no person was found.
 
     The estimator needs numpy < 2, so it runs as a subprocess in its own environment; the images go through
-    PNG files in work_dir. Raises RuntimeError naming the command when it fails.
+    PNG files in work_dir. Raises PoseEstimationError naming the command when it fails.
     """
     import subprocess
     from pathlib import Path
@@ -105,7 +110,8 @@ def estimate_with_pose_environment(images, work_dir, repo_root=None):
     repo_root = Path(repo_root or Path(__file__).resolve().parents[2])
     wrapper = repo_root / "scripts" / "with_pose_env.sh"
     if not wrapper.is_file():
-        raise RuntimeError(f"PCKh needs the keypoint estimator's wrapper {wrapper} (a checkout of dgan_tf)")
+        raise PoseEstimationError(f"estimating keypoints needs the pose environment's wrapper {wrapper} (a checkout "
+                                  "of dgan_tf)")
     folder = Path(work_dir) / "pckh-images"
     folder.mkdir(parents=True, exist_ok=True)
     names = [f"{i:06d}.png" for i in range(len(images))]
@@ -114,9 +120,11 @@ def estimate_with_pose_environment(images, work_dir, repo_root=None):
     output = Path(work_dir) / "pckh-keypoints.csv"
     command = ["bash", str(wrapper), "python", "scripts/estimate_keypoints.py", str(folder), "--output", str(output),
                "--force", "--no-progress"]  # --force: the work file of an earlier run is replaced
+    if min_detection_confidence is not None:
+        command += ["--min-detection-confidence", str(min_detection_confidence)]
     done = subprocess.run(command, capture_output=True, text=True, cwd=repo_root)
     if done.returncode not in (0, 1):  # 1: no person in any image, still a valid (all -1) file
-        raise RuntimeError(f"keypoint estimation failed ({' '.join(command)}): {done.stderr.strip()[-500:]}")
+        raise PoseEstimationError(f"keypoint estimation failed ({' '.join(command)}): {done.stderr.strip()[-500:]}")
     table = read_annotations(output)
     missing = np.full((NUM_JOINTS, 2), MISSING, dtype=np.int32)
     return np.stack([table.get(name) if name in table else missing for name in names])  # (N, 18, 2)

@@ -264,7 +264,7 @@ def markdown_table(rows, title):
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", "SSIM and mask-SSIM: the original's settings (Gaussian window, data range of the generated "
               "image); SSIM (GFLA): win_size 51, data range 1, as papers from 2020 on. IS: 10 splits. The "
-              "Inception network and the DS detector used are named below.", ""]
+              "notes below name the IS/FID network and the DS detector, or say there was none.", ""]
     return "\n".join(lines)
 
 

@@ -27,6 +27,7 @@ from keras import layers, ops
 
 from dgan_tf import weights as _weights
 from dgan_tf.images import check_images
+from dgan_tf.layers.registration import register
 from dgan_tf.weights import WeightsNotFoundError  # noqa: F401  (part of this module's API)
 
 INPUT_SIZE = 300
@@ -105,7 +106,7 @@ def _check_arch(arch):
 
 # --------------------------------------------------------------------------------------------- model
 
-@keras.saving.register_keras_serializable(package="dgan_tf")
+@register
 class Normalize(layers.Layer):
     """Caffe's Normalize (ParseNet), across_spatial false, channel_shared false: x / sqrt(sum_c x^2 + eps) * gamma_c.
 

@@ -14,6 +14,8 @@ on one pixel, the same rings) rather than one it never saw. heatmaps="gaussian" 
 exp(-d^2 / (2 sigma^2)) on the unrounded keypoints.
 """
 
+import math
+
 from keras import ops
 
 from dgan_tf.images import ImageSize
@@ -27,6 +29,13 @@ DEFAULT_SIGMA = 6.0
 # integer is at least 1/72 from one, and below exp()'s float32 underflow (step ~104) an ulp is < 1e-5,
 # so this tolerance gives the original's integer arithmetic exactly.
 _STEP_TOLERANCE = 1e-3
+
+
+# The staircase's values exp(-k), k = 0, 1, ..., taken in float64 and rounded to float32 as the original stored
+# np.exp's float64 result in a float32 array (pose-gan pose_utils.py:53-58 at 8693ec4): exp in float32 is 1 ulp
+# off on 8-19% of the values. From step 104 on the float32 value is 0.
+UNDERFLOW_STEP = 104
+_STEP_VALUES = tuple(math.exp(-k) for k in range(UNDERFLOW_STEP)) + (0.0,)
 
 
 def _steps(squared_distance, denominator):
@@ -61,4 +70,6 @@ def pose_heatmaps(keypoints_yx, image_size, sigma=DEFAULT_SIGMA, heatmaps="stair
     x = ops.where(visible > 0, ops.floor(x + 0.5), far)  # (B, 1, 1, J)
     # Not separable: the ceil acts on the sum. (B, H, W, J) float32 is small (75 MB at 16x256x256).
     squared_distance = ops.square(rows - y) + ops.square(cols - x)  # (B, H, W, J)
-    return ops.exp(-_steps(squared_distance, denominator))
+    steps = _steps(squared_distance, denominator)  # (B, H, W, J), integers >= 0
+    steps = ops.where(steps < UNDERFLOW_STEP, steps, UNDERFLOW_STEP)  # also a NaN keypoint's, so the index is valid
+    return ops.take(ops.convert_to_tensor(_STEP_VALUES, dtype="float32"), ops.cast(steps, "int32"))

@@ -51,18 +51,24 @@ SKELETON = (
     (1, 11), (11, 12), (12, 13), (1, 0), (0, 14), (14, 16), (0, 15), (15, 17),
 )
 
-# Joints farther than this many image sizes beyond a border are treated as missing (see sanitize_keypoints).
-KEYPOINT_MARGIN = 1.0
+# Joints more than this many image sizes beyond a border are treated as missing (see sanitize_keypoints).
+KEYPOINT_MARGIN = 100.0
 
 
 def sanitize_keypoints(keypoints_yx, image_size, margin=KEYPOINT_MARGIN):
     """Keypoints (..., 18, 2) in (y, x) of any numeric dtype -> float32, invalid joints set to missing (-1, -1).
 
     A joint is missing when either coordinate is NaN or +-Inf, exactly -1 (the missing mark; one coordinate
-    alone is not a joint), or outside [-margin * size, (1 + margin) * size) of its axis. Joints a little outside
-    the frame are legitimate (a cropped person; the original keeps them) and are kept; one image size beyond a
-    border (margin 1) they cannot touch any part mask, and bounding the values keeps every later computation
-    (float32 casts, affine fits, warp indices) finite. The test runs in the input's own dtype, before any cast
+    alone is not a joint), or outside [-margin * size, (1 + margin) * size) of its axis. Joints outside the frame
+    are legitimate (a cropped person; the original keeps them) and are kept: a limb with one end in the frame draws
+    its mask there however far the other end lies (a knee in a 128x64 frame with the ankle 260 px below: 870 mask
+    pixels), so no finite bound keeps every mask of the original. Up to margin 100 (the default) the masks and
+    affines are the original's; a person's joints lie within one body height of each other, so only a person more
+    than about 100 frames tall can reach the frame from farther out, and the bounded values (below 101 image sizes:
+    exact integers in float32, their squares and affine fits far below float32's limits) keep every later
+    computation (float32 casts, affine fits, warp indices) finite. Beyond it a joint is missing: its limbs draw no
+    mask and take the mirrored limb's or the no_point transform, a hip or shoulder leaves the torso scale to the other
+    side, its heatmap (0 that far out anyway) stays 0. The test runs in the input's own dtype, before any cast
     that could overflow (1e36 in float64 would become inf in float32; both are out of range anyway), and bad
     values are replaced by selection (`where`), never by arithmetic: NaN * 0 is NaN. Each joint of each sample
     is decided on its own values only, so a bad sample cannot change the others of its batch. keras.ops only:

@@ -9,6 +9,7 @@ import keras
 from keras import ops
 
 from dgan_tf.geometry.keypoints import HEAD_JOINTS, L_HIP, L_SHOULDER, LIMBS, NUM_JOINTS, NUM_PARTS, R_HIP, R_SHOULDER
+from dgan_tf.geometry.polygons import crossing_ranges
 from dgan_tf.images import ImageSize
 
 NO_POINT_SHIFT = 1000.0
@@ -146,30 +147,6 @@ def _head_row_ranges(x, y, visible, mean_square, width):
     return low, high
 
 
-def _polygon_row_ranges(corners_x, corners_y, width):
-    """Pixels inside each 4-gon by scikit-image 0.13's crossing rule, as row ranges [low, high) (..., W).
-
-    grid_points_in_poly scans columns: edge (i, j = i - 1) crosses column c when c lies in
-    [c_i, c_j) or [c_j, c_i); pixel (r, c) toggles when r < the edge's row at c. A convex (or
-    degenerate) 4-gon has 0 or 2 crossings per column, so inside is low <= r < high.
-    """
-    cols = ops.arange(width, dtype=corners_x.dtype)  # (W,)
-    edge_lows, edge_highs = [], []
-    for i in range(4):
-        j = (i - 1) % 4
-        ri, ci = corners_y[..., i:i + 1], corners_x[..., i:i + 1]  # (..., 1)
-        rj, cj = corners_y[..., j:j + 1], corners_x[..., j:j + 1]
-        crosses = ops.logical_or(ops.logical_and(ci <= cols, cols < cj), ops.logical_and(cj <= cols, cols < ci))  # (..., W)
-        row_cross = _safe_divide((rj - ri) * (cols - ci), cj - ci, crosses) + ri  # (..., W)
-        edge_lows.append(ops.where(crosses, row_cross, 1e9))
-        edge_highs.append(ops.where(crosses, row_cross, -1e9))
-    # Reductions (not chained minimum) so that XLA materialises the ranges instead of fusing
-    # the per-column arithmetic into every pixel of the masks.
-    low = ops.min(ops.stack(edge_lows, axis=-2), axis=-2)  # (..., W)
-    high = ops.max(ops.stack(edge_highs, axis=-2), axis=-2)  # (..., W)
-    return low, high
-
-
 def _rasterise_row_ranges(low, high, height):
     """Per-column row ranges [low, high) (B, P, W) -> masks (B, P, H, W) float32.
 
@@ -197,7 +174,8 @@ def part_masks(keypoints_target_yx, image_size):
     torso_low, torso_high = column, column + height
     head_low, head_high = _head_row_ranges(x, y, visible, mean_square, width)  # (B, W)
     corners_x, corners_y = _limb_corners(x, y, ops.sqrt(mean_square), MASK_END_EXTENSIONS)  # (B, 8, 4)
-    limb_low, limb_high = _polygon_row_ranges(corners_x, corners_y, width)  # (B, 8, W)
+    # scikit-image 0.13's grid_points_in_poly scans columns: rows low <= r < high of each column are inside.
+    limb_low, limb_high = crossing_ranges(corners_x, corners_y, ops.arange(width, dtype=x.dtype), ops)  # (B, 8, W)
     limb_visible = _limb_visible(visible)[..., None]  # (B, 8, 1)
     limb_low = ops.where(limb_visible, limb_low, 0.0)
     limb_high = ops.where(limb_visible, limb_high, 0.0)

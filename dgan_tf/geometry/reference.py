@@ -59,8 +59,12 @@ def limb_polygon(start, end, scale, end_extension):
     return np.array([start + half * normal, start - half * normal, end - half * normal, end + half * normal])
 
 
-def part_masks(keypoints_target_yx, image_size):
-    """(18, 2) target keypoints -> (10, H, W) float32 masks, one pair at a time."""
+def part_masks(keypoints_target_yx, image_size, points_in_polygon=skimage.measure.grid_points_in_poly):
+    """(18, 2) target keypoints -> (10, H, W) float32 masks, one pair at a time.
+
+    points_in_polygon(shape, vertices_rc): current scikit-image's by default, or
+    grid_points_in_poly_crossing for the rule of the scikit-image 0.13 the original ran.
+    """
     kp = named_keypoints(np.asarray(keypoints_target_yx))
     height, width = image_size
     st = torso_scale(kp)
@@ -77,7 +81,7 @@ def part_masks(keypoints_target_yx, image_size):
     for start, end, mask_extension, _ in LIMBS:
         if start in kp and end in kp:
             polygon = limb_polygon(kp[start], kp[end], st, mask_extension)
-            masks.append(skimage.measure.grid_points_in_poly(image_size, polygon[:, ::-1]).astype(np.float32))
+            masks.append(points_in_polygon(image_size, polygon[:, ::-1]).astype(np.float32))
         else:
             masks.append(np.zeros(image_size, dtype=np.float32))
     return np.stack(masks)

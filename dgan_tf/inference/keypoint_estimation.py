@@ -25,6 +25,7 @@ eye/ear, as in OpenPose's COCO output (the original's label list names them the 
 """
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,20 +35,34 @@ import numpy as np
 from dgan_tf.data.annotations import read_annotations, write_annotations
 from dgan_tf.geometry.keypoints import MISSING, NUM_JOINTS, TORSO_JOINTS
 from dgan_tf.images import ImageReadError, ImageSize, read_image, to_rgb_uint8
-from dgan_tf.outputs import check_output_file
+from dgan_tf.options import ROW_NAMES, check_choice
+from dgan_tf.outputs import check_output_file, check_output_folder
 
 BLAZEPOSE_NUM_LANDMARKS = 33
 LEFT_SHOULDER, RIGHT_SHOULDER = 11, 12  # BlazePose indices of the two shoulders (the neck's ends)
+LEFT_HIP, RIGHT_HIP = 23, 24
 NECK = 1
 # COCO-18 joint j <- BlazePose landmark COCO18_FROM_BLAZEPOSE[j]; the neck (None) is derived.
 COCO18_FROM_BLAZEPOSE = (0, None, 12, 14, 16, 11, 13, 15, 24, 26, 28, 23, 25, 27, 5, 2, 8, 7)
 
 DEFAULT_MIN_VISIBILITY = 0.5  # mediapipe's own drawing threshold
+DEFAULT_MIN_DETECTION_CONFIDENCE = 0.5  # mediapipe's default for its person detector
 # Border added around the image before detection, as fractions of max(H, W), tried in this order until
 # a person is found. BlazePose's detector needs a margin around the person: on the 68 real walk
 # photos (128x64 person crops, Market's frame) it finds 12 people unpadded, 47 at 0.25, 66 at 0.5,
-# 68 at 0.75 and 66 at 1.0; photos where the person is small need less, hence the fallbacks.
-DEFAULT_PADDINGS = (0.75, 0.5, 1.0, 0.25, 0.0)
+# 68 at 0.75 and 66 at 1.0; photos where the person is small need less, hence the fallbacks. 1.5 finds
+# people cut by the frame's edges (in the walk photos cropped by 10% per side: 54 at 1.5, the most of any one).
+DEFAULT_PADDINGS = (0.75, 0.5, 1.0, 1.5, 0.25, 0.0)
+# When no padding finds a person, the second pass: a small image upscaled (bicubic) until its longer side is at
+# least UPSCALE_TO pixels, then a contrast stretch (dark and low-contrast photos), each with SECOND_PASS_PADDINGS.
+UPSCALE_TO = 256
+SECOND_PASS_PADDINGS = (0.75, 1.0, 1.5, 0.5)
+STRETCH_PERCENTILES = (1.0, 99.0)  # the luminance range stretched to 0-255
+# BlazePose sometimes fits a person upside down (the detector's rotation off by 180 degrees): 12 of the 54 people
+# found in the walk photos cropped tight (10% of each side off) were. People are taken to be upright: a fit whose
+# torso, from the hips' midpoint to the shoulders', points down by more than this (sine of the angle below the
+# horizontal) is rejected, and the next attempt tried. A person lying down passes; one in a handstand does not.
+UPSIDE_DOWN_SINE = 0.5
 PAD_VALUE = 128  # mid grey
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -97,15 +112,53 @@ def blazepose_to_coco18(landmarks_xyv, image_size, min_visibility=DEFAULT_MIN_VI
     return keypoints
 
 
+def upscaled(image, longer_side=UPSCALE_TO):
+    """(h, w, 3) uint8 -> the image enlarged (bicubic) by the smallest integer factor that makes its longer side at
+    least `longer_side`, and the factor (1: returned as it is)."""
+    factor = max(1, math.ceil(longer_side / max(image.shape[:2])))
+    if factor == 1:
+        return image, 1
+    from PIL import Image
+
+    height, width = image.shape[:2]
+    resized = Image.fromarray(image).resize((width * factor, height * factor), Image.Resampling.BICUBIC)
+    return np.asarray(resized, dtype=np.uint8), factor
+
+
+def contrast_stretched(image, percentiles=STRETCH_PERCENTILES):
+    """(h, w, 3) uint8 -> the same with its luminance range (between the two percentiles) stretched to 0-255, the
+    same gain and offset for the three channels; a flat image is returned as it is."""
+    luminance = image.astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
+    low, high = np.percentile(luminance, percentiles)
+    if high - low < 1.0:
+        return image
+    stretched = (image.astype(np.float32) - low) * (255.0 / (high - low))
+    return np.clip(np.round(stretched), 0, 255).astype(np.uint8)
+
+
+def upside_down(landmarks_xyv, image_size):
+    """True when the torso of BlazePose's (33, 3) landmarks (x, y normalised to an image of image_size) points down:
+    the shoulders' midpoint below the hips' by more than UPSIDE_DOWN_SINE of their distance."""
+    height, width = image_size
+    points = np.asarray(landmarks_xyv, np.float64)[:, :2] * (width, height)  # (33, 2) x, y pixels
+    torso = points[[LEFT_SHOULDER, RIGHT_SHOULDER]].mean(axis=0) - points[[LEFT_HIP, RIGHT_HIP]].mean(axis=0)
+    length = float(np.hypot(*torso))
+    return length > 0 and torso[1] / length > UPSIDE_DOWN_SINE
+
+
 class Estimator:
     """MediaPipe BlazePose, `mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1)`, one person per image.
 
     Each image is padded with a grey border (`paddings`, fractions of max(H, W), tried in order until a
     person is found) so that tight person crops leave the detector the margin it needs; landmarks are
-    mapped back to the unpadded image. Use as a context manager, or call close().
+    mapped back to the unpadded image. When none finds a person and `second_pass` is on, the image is tried
+    again upscaled (when its longer side is under UPSCALE_TO pixels) and then contrast-stretched as well, with
+    SECOND_PASS_PADDINGS. With `upright`, an upside-down fit counts as none (upside_down). Use as a context
+    manager, or call close().
     """
 
-    def __init__(self, min_detection_confidence=0.5, paddings=DEFAULT_PADDINGS, pad_value=PAD_VALUE):
+    def __init__(self, min_detection_confidence=DEFAULT_MIN_DETECTION_CONFIDENCE, paddings=DEFAULT_PADDINGS,
+                 pad_value=PAD_VALUE, second_pass=True, upright=True):
         paddings = tuple(float(p) for p in paddings)
         if not paddings or any(not 0.0 <= p <= 4.0 for p in paddings):
             raise ValueError(f"paddings must be a non-empty sequence of fractions in [0, 4]. "
@@ -114,6 +167,12 @@ class Estimator:
             raise ValueError(f"min_detection_confidence must lie in [0, 1]. Received: {min_detection_confidence!r}")
         self.paddings = paddings
         self.pad_value = int(pad_value)
+        self.second_pass = bool(second_pass)
+        self.upright = bool(upright)
+        self._pose = self._make_pose(float(min_detection_confidence))
+
+    @staticmethod
+    def _make_pose(min_detection_confidence):
         try:
             import mediapipe as mp
 
@@ -124,23 +183,37 @@ class Estimator:
                 f"({type(error).__name__}: {error}). Run through the pose environment: "
                 f"bash scripts/with_pose_env.sh python scripts/estimate_keypoints.py ..."
             ) from None
-        self._pose = solution.Pose(static_image_mode=True, model_complexity=1,
-                                   min_detection_confidence=float(min_detection_confidence))
+        return solution.Pose(static_image_mode=True, model_complexity=1,
+                             min_detection_confidence=min_detection_confidence)
+
+    def attempts(self, image):
+        """(image to detect in, its scale factor, paddings), in the order they are tried."""
+        yield image, 1, self.paddings
+        if self.second_pass:
+            large, factor = upscaled(image)
+            if factor > 1:
+                yield large, factor, SECOND_PASS_PADDINGS
+            yield contrast_stretched(large), factor, SECOND_PASS_PADDINGS
 
     def landmarks(self, image):
         """(33, 3) float64 landmarks (x, y normalised to `image`, visibility) of the one person, or None."""
         image = to_rgb_uint8(image)
         height, width = image.shape[:2]
-        for padding in self.paddings:
-            border = int(round(padding * max(height, width)))
-            padded = np.pad(image, ((border, border), (border, border), (0, 0)), constant_values=self.pad_value)
-            result = self._pose.process(padded)
-            if result.pose_landmarks is None:
-                continue
-            landmarks = np.array([(p.x, p.y, p.visibility) for p in result.pose_landmarks.landmark], dtype=np.float64)
-            landmarks[:, 0] = (landmarks[:, 0] * padded.shape[1] - border) / width
-            landmarks[:, 1] = (landmarks[:, 1] * padded.shape[0] - border) / height
-            return landmarks
+        for candidate, factor, paddings in self.attempts(image):
+            for padding in paddings:
+                border = int(round(padding * max(candidate.shape[:2])))
+                padded = np.pad(candidate, ((border, border), (border, border), (0, 0)),
+                                constant_values=self.pad_value)
+                result = self._pose.process(padded)
+                if result.pose_landmarks is None:
+                    continue
+                landmarks = np.array([(p.x, p.y, p.visibility) for p in result.pose_landmarks.landmark],
+                                     dtype=np.float64)
+                landmarks[:, 0] = (landmarks[:, 0] * padded.shape[1] - border) / (width * factor)
+                landmarks[:, 1] = (landmarks[:, 1] * padded.shape[0] - border) / (height * factor)
+                if self.upright and upside_down(landmarks, (height, width)):
+                    continue
+                return landmarks
         return None
 
     def keypoints_yx(self, image, min_visibility=DEFAULT_MIN_VISIBILITY):
@@ -163,11 +236,24 @@ class Estimator:
         self.close()
 
 
-def find_images(inputs):
+def row_names(paths, names="file"):
+    """The annotation row name of each image: its file name, or (names="relative") its path from the deepest folder
+    that holds them all, with '/' separators (photos/a/0.jpg and photos/b/0.jpg -> a/0.jpg and b/0.jpg)."""
+    check_choice("names", names, ROW_NAMES)
+    paths = [Path(p) for p in paths]
+    if names == "file" or not paths:
+        return [p.name for p in paths]
+    absolute = [Path(os.path.abspath(p)) for p in paths]
+    base = Path(os.path.commonpath([str(p.parent) for p in absolute]))
+    return [p.relative_to(base).as_posix() for p in absolute]
+
+
+def find_images(inputs, names="file"):
     """Image files, in order: files as given, folders' images (by suffix, not recursive) sorted by name.
 
     Raises ValueError (a bad argument) for a path that does not exist, when nothing is found, or when
-    two files share a name (the annotation CSV keys rows by file name).
+    two files get the same row name (`names`, as row_names gives them; the annotation CSV keys rows by it).
+    The same file given twice is kept once.
     """
     paths, problems = [], []
     for item in inputs:
@@ -184,18 +270,23 @@ def find_images(inputs):
             problems.append(f"no such file or folder: {item}")
     if problems:
         raise ValueError("; ".join(problems))
-    first = {}
-    for path in paths:
-        if path.name in first and first[path.name].resolve() != path.resolve():
-            raise ValueError(f"two images share the name {path.name!r} ({first[path.name]} and {path}); "
-                             f"the annotation CSV keys rows by file name")
-        first.setdefault(path.name, path)
-    unique, seen = [], set()
-    for path in paths:  # the same file given twice is annotated once
-        if path.name not in seen:
-            seen.add(path.name)
+    first, unique = {}, []
+    for path, row in zip(paths, row_names(paths, names)):
+        if row not in first:
+            first[row] = path
             unique.append(path)
+        elif first[row].resolve() != path.resolve():
+            hint = ("; --names relative names rows by their paths (a/0.jpg, b/0.jpg)" if names == "file" else "")
+            raise ValueError(f"two images share the name {row!r} ({first[row]} and {path}); the annotation CSV keys "
+                             f"rows by name{hint}")
     return unique
+
+
+def overlay_names(rows):
+    """The file name of each row's skeleton drawing: NAME.png for NAME.jpg, or NAME.jpg.png for all of them when
+    two rows differ by their suffix only (a.jpg, a.png)."""
+    names = [str(Path(row).with_suffix(".png").as_posix()) for row in rows]
+    return names if len(set(names)) == len(names) else [row if row.endswith(".png") else row + ".png" for row in rows]
 
 
 @dataclass
@@ -230,6 +321,14 @@ class EstimationReport:
                 f"{written} in {self.seconds:.1f} s{per_image}")
 
 
+def _write_drawing(path, image, keypoints_yx):
+    from dgan_tf.visualize import draw_pose, overlay_scale, write_image_atomic
+
+    radius, thickness = overlay_scale(image.shape[:2])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_image_atomic(path, draw_pose(keypoints_yx, image.shape[:2], image, radius, thickness))
+
+
 def _name_problem(name):
     if ":" in name or "\n" in name or "\r" in name or name != name.strip():
         return "file name contains ':', a line break or surrounding spaces, which the annotation CSV cannot hold"
@@ -237,33 +336,39 @@ def _name_problem(name):
 
 
 def annotate_images(image_paths, output, min_visibility=DEFAULT_MIN_VISIBILITY, estimator=None, progress=True,
-                    force=True):
+                    force=True, names="file", draw_dir=None, min_detection_confidence=DEFAULT_MIN_DETECTION_CONFIDENCE):
     """Estimate keypoints for every image, write the annotation CSV `output`, check it reads back; an EstimationReport.
 
-    Rows are named by file name. An image with no person (or no joint at or above `min_visibility`) gets
-    a row of -1, as in the original's files (pair making drops it: its torso joints are missing); a file
-    that cannot be read is left out. Both are listed in the report with the reason; the run goes on.
-    Nothing is written when no row remains. `estimator`: an Estimator to reuse (else one is built and closed).
-    `output` is checked before any work (dgan_tf.outputs.check_output_file): not a folder, not one of the images,
+    Rows are named by file name, or by path from the images' common folder (`names="relative"`, row_names). An
+    image with no person (or no joint at or above `min_visibility`) gets a row of -1, as in the original's files
+    (pair making drops it: its torso joints are missing); a file that cannot be read is left out. Both are listed
+    in the report with the reason; the run goes on. Nothing is written when no row remains. `estimator`: an
+    Estimator to reuse (else one is built with `min_detection_confidence` and closed). `draw_dir`: a folder that
+    gets each read image with its skeleton drawn over it (overlay_names; the photo alone when no person).
+    `output` (and `draw_dir`) are checked before any work (dgan_tf.outputs): not a folder, not one of the images,
     and, with force=False, not an existing file.
     """
     from tqdm.auto import tqdm
 
     if not 0.0 <= float(min_visibility) <= 1.0:
         raise ValueError(f"min_visibility must lie in [0, 1]. Received: min_visibility={min_visibility!r}")
-    image_paths = list(image_paths)
-    output = check_output_file(output, "--output", inputs=[("one of the input images", p) for p in image_paths],
-                               force=force)
+    image_paths = [Path(p) for p in image_paths]
+    row_of = dict(zip(image_paths, row_names(image_paths, names)))
+    images = [("one of the input images", p) for p in image_paths]
+    output = check_output_file(output, "--output", inputs=images, force=force)
+    drawings = dict(zip(image_paths, overlay_names(list(row_of.values()))))
+    if draw_dir is not None:
+        check_output_folder(draw_dir, "--draw", files=list(drawings.values()), inputs=images)
     report = EstimationReport(output=output)
     rows = []
     own_estimator = estimator is None
     if own_estimator:
-        estimator = Estimator()
+        estimator = Estimator(min_detection_confidence)
     start = time.perf_counter()  # per-image time: mediapipe's import and set-up (about 1 s) excluded
     try:
         for path in tqdm(image_paths, desc="keypoints", unit="image", disable=not progress):
-            path = Path(path)
-            problem = _name_problem(path.name)
+            name = row_of[path]
+            problem = _name_problem(name)
             if problem:
                 report.skipped.append((str(path), problem))
                 continue
@@ -274,11 +379,13 @@ def annotate_images(image_paths, output, min_visibility=DEFAULT_MIN_VISIBILITY, 
                 continue
             keypoints = estimator.keypoints_yx(image, min_visibility)
             if keypoints is None:
-                report.no_person.append((path.name, "no person found"))
+                report.no_person.append((name, "no person found"))
                 keypoints = np.full((NUM_JOINTS, 2), MISSING, dtype=np.int32)
             elif (keypoints == MISSING).all():
-                report.no_person.append((path.name, f"a person, but no joint with visibility >= {min_visibility}"))
-            report.names.append(path.name)
+                report.no_person.append((name, f"a person, but no joint with visibility >= {min_visibility}"))
+            if draw_dir is not None:
+                _write_drawing(Path(draw_dir) / drawings[path], image, keypoints)
+            report.names.append(name)
             rows.append(keypoints)
     finally:
         if own_estimator:

@@ -7,6 +7,10 @@ A POSE argument is one of
   frame.json             an OpenPose output file: `pose_keypoints_2d` in COCO-18 (54 values) or BODY_25 (75)
   FOLDER                 every *.json in it, in natural order (OpenPose's per-frame output of a video)
 
+A sequence (a whole CSV, a folder) can be narrowed by name (`rows`: glob patterns, e.g. `walk_*`), and names to
+leave out (`exclude`: the source photo's row, which a CSV made from a folder of photos holds too) are left out
+unless a pattern is that exact name.
+
 Every pose becomes (18, 2) float32 keypoints in (y, x) pixels, -1 for a missing joint, in the 18-joint layout of
 dgan_tf.geometry.keypoints. Errors name the file (and the row or person) and what was expected.
 """
@@ -155,13 +159,31 @@ def read_openpose_json(path, confidence=DEFAULT_CONFIDENCE):
 # Annotation CSVs
 
 
-def read_csv_poses(path, name=None):
-    """The row `name` of an annotation CSV as a one-pose list, or every row (name None), in file order."""
+def select_names(names, rows=None, exclude=(), where="the sequence"):
+    """The names of a sequence that are kept, in order: those matching one of the glob patterns `rows` (all when
+    None), less those in `exclude` unless a pattern is that exact name. PoseError when none is left."""
+    from fnmatch import fnmatchcase
+
+    named = set(rows or ())
+    kept = [n for n in names if (rows is None or any(fnmatchcase(n, pattern) for pattern in rows))
+            and (n not in exclude or n in named)]
+    if not kept:
+        shown = ", ".join(list(names)[:5]) + (", ..." if len(names) > 5 else "")
+        left_out = f"; {', '.join(sorted(set(exclude) & set(names)))} left out (the source's)" if \
+            set(exclude) & set(names) else ""
+        raise PoseError(f"no name of {where} matches --rows {' '.join(rows)} ({len(names)} names: {shown}{left_out})"
+                        if rows is not None else f"{where} holds no pose but the source's{left_out}")
+    return kept
+
+
+def read_csv_poses(path, name=None, rows=None, exclude=()):
+    """The row `name` of an annotation CSV as a one-pose list, or its rows (name None) in file order, narrowed by
+    `rows` and `exclude` as select_names does."""
     from dgan_tf.data.annotations import read_annotations
 
     path = Path(path)
     table = read_annotations(path)  # AnnotationError (a ValueError) naming file and line
-    names = table.names if name is None else (name,)
+    names = select_names(table.names, rows, exclude, str(path)) if name is None else (name,)
     if name is not None and name not in table:
         shown = ", ".join(table.names[:5]) + (", ..." if len(table) > 5 else "")
         raise PoseError(f"{path} has no row named {name!r} ({len(table)} rows: {shown})")
@@ -172,31 +194,34 @@ def read_csv_poses(path, name=None):
 # POSE arguments
 
 
-def _natural_key(path):
+def natural_key(path):
+    """Sort key of file names with numbers in natural order (frame_2 before frame_10)."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
 
 
-def read_pose_folder(path, confidence=DEFAULT_CONFIDENCE):
-    files = sorted(Path(path).glob("*.json"), key=_natural_key)
+def read_pose_folder(path, confidence=DEFAULT_CONFIDENCE, rows=None):
+    files = sorted(Path(path).glob("*.json"), key=natural_key)
     if not files:
         raise PoseError(f"pose folder {path} holds no *.json (OpenPose output) files")
-    return [read_openpose_json(f, confidence) for f in files]
+    kept = set(select_names([f.name for f in files], rows, where=f"pose folder {path}"))
+    return [read_openpose_json(f, confidence) for f in files if f.name in kept]
 
 
-def read_poses(spec, confidence=DEFAULT_CONFIDENCE):
-    """One POSE argument -> a list of Poses (one, or a sequence); see the module docstring for the forms."""
+def read_poses(spec, confidence=DEFAULT_CONFIDENCE, rows=None, exclude=()):
+    """One POSE argument -> a list of Poses (one, or a sequence); see the module docstring for the forms. `rows`
+    and `exclude` narrow a sequence (a whole CSV's row names, a folder's file names) as select_names does."""
     if not math.isfinite(confidence) or not 0 <= confidence <= 1:
         raise ValueError(f"confidence must be in [0, 1]. Received: confidence={confidence!r}")
     text = str(spec)
     path = Path(text)
     if path.is_dir():
-        return read_pose_folder(path, confidence)
+        return read_pose_folder(path, confidence, rows)
     if path.is_file():
         suffix = path.suffix.lower()
         if suffix == ".json":
             return [read_openpose_json(path, confidence)]
         if suffix == ".csv":
-            return read_csv_poses(path)
+            return read_csv_poses(path, rows=rows, exclude=exclude)
         raise PoseError(f"{path}: unknown pose file type {path.suffix!r}; expected an OpenPose .json, an annotation "
                         ".csv (all rows) or annotations.csv:NAME (one row)")
     if ":" in text:
@@ -207,6 +232,14 @@ def read_poses(spec, confidence=DEFAULT_CONFIDENCE):
             return read_csv_poses(file_part, name)
         raise PoseError(f"pose file not found: {file_part} (from {text!r})")
     raise PoseError(f"pose file not found: {text}")
+
+
+def row_of(spec):
+    """NAME of a POSE argument `annotations.csv:NAME`, else None."""
+    text = str(spec)
+    if ":" in text and not Path(text).exists() and Path(text.rsplit(":", 1)[0]).is_file():
+        return text.rsplit(":", 1)[1]
+    return None
 
 
 def read_pose(spec, confidence=DEFAULT_CONFIDENCE):

@@ -3,7 +3,7 @@
 The photo (any size) is resized, keeping its aspect ratio, and padded (edge pixels repeated) to the model's
 H x W; its keypoints go through the same map. Target poses are given in the photo's frame (or in `target_frame`,
 e.g. 128x64 for poses from a Market annotation CSV). Each generated image is cropped back to the resized photo and
-resized to the photo's size. One interface runs a training run's Keras generator or an exported SavedModel.
+resized to the photo's size. The generator is any of dgan_tf.inference.generators (a run's or an export's).
 """
 
 import re
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dgan_tf.geometry.keypoints import MISSING, NUM_JOINTS
-from dgan_tf.images import ImageSize, input_image_size, serving_uint8
+from dgan_tf.geometry.keypoints import MISSING
+from dgan_tf.images import ImageSize
 
 DEFAULT_BATCH_SIZE = 8
 DEFAULT_FPS = 8
@@ -70,151 +70,6 @@ class Letterbox:
         """(H, W, 3) uint8 in the model's frame -> (h, w, 3) in the frame: crop the padding, resize back."""
         (top, left), (height, width) = self.offset, self.resized_size
         return _resize(np.ascontiguousarray(image[top:top + height, left:left + width]), self.frame_size)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Generators: a training run's Keras model or an export, behind one call
-
-
-def check_generator_inputs(source_images, source_keypoints, target_keypoints, image_size):
-    """(images uint8 (B, H, W, 3), keypoints float32 (B, 18, 2) x 2) as a generator takes them, or a ValueError naming
-    the input: TensorFlow's Python binding would convert them silently (float images in [-1, 1] to 0 and 1, an
-    int32 300 to 44). Images: uint8, or integers in 0-255; keypoints: finite real numbers, (y, x) pixels, -1 missing.
-    """
-    height, width = image_size
-    images = np.asarray(source_images)
-    if images.ndim != 4 or images.shape[1:] != (height, width, 3) or not len(images):
-        raise ValueError(f"source_images must have shape (batch, {height}, {width}, 3), uint8 RGB. Received: shape "
-                         f"{images.shape}")
-    if images.dtype != np.uint8:
-        if not np.issubdtype(images.dtype, np.integer) or images.dtype == np.bool_:
-            low, high = (float(images.min()), float(images.max())) if images.dtype.kind in "fiub" else (None, None)
-            shown = f" in [{low:.4g}, {high:.4g}]" if low is not None else ""
-            raise ValueError(
-                f"source_images must be uint8 RGB (0-255), as serving_default takes them. Received: {images.dtype}"
-                f"{shown}. From [-1, 1]: np.round((x + 1) * 127.5).astype(np.uint8); from [0, 1]: "
-                "np.round(x * 255).astype(np.uint8)")
-        if images.min() < 0 or images.max() > 255:
-            raise ValueError(f"source_images must hold values 0-255 (uint8 RGB). Received: {images.dtype} from "
-                             f"{images.min()} to {images.max()}")
-        images = images.astype(np.uint8)
-    checked = []
-    for name, keypoints in (("source_keypoints", source_keypoints), ("target_keypoints", target_keypoints)):
-        array = np.asarray(keypoints)
-        if array.shape != (len(images), NUM_JOINTS, 2):
-            raise ValueError(f"{name} must have shape ({len(images)}, {NUM_JOINTS}, 2): (y, x) pixels of each image's "
-                             f"{NUM_JOINTS} joints. Received: shape {array.shape}")
-        if array.dtype == np.bool_ or array.dtype.kind not in "iuf":
-            raise ValueError(f"{name} must be numbers, (y, x) pixels, -1 for a missing joint. Received: {array.dtype}")
-        with np.errstate(over="ignore", invalid="ignore"):
-            array = array.astype(np.float32)
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f"{name} must be finite float32 numbers, (y, x) pixels, -1 for a missing joint. "
-                             "Received: NaN, Inf or a value beyond float32")
-        checked.append(array)
-    return (images, *checked)
-
-
-class KerasGenerator:
-    """A Keras generator: uint8 images and keypoints in, uint8 images out (rounded, as the export).
-
-    On TensorFlow it runs the export's own serving function (dgan_tf.inference.export.build_serving_module) in
-    this process, so that a transfer from a run and one from its export are equal to the bit; on JAX it runs
-    the model and rounds with `serving_uint8`. Inputs are checked first (check_generator_inputs).
-    """
-
-    def __init__(self, model, source=None):
-        import keras
-
-        self.model = model
-        self.source = source
-        self.image_size = input_image_size(model)
-        self._serve = None
-        if keras.backend.backend() == "tensorflow":
-            from dgan_tf.inference.export import OUTPUT_NAME, build_serving_module
-
-            serve = build_serving_module(model).serve_uint8
-            self._serve = lambda *inputs: serve(*inputs)[OUTPUT_NAME].numpy()
-
-    def __call__(self, source_images, source_keypoints, target_keypoints):
-        import keras
-
-        images, source_keypoints, target_keypoints = check_generator_inputs(
-            source_images, source_keypoints, target_keypoints, self.image_size)
-        if self._serve is not None:
-            return self._serve(images, source_keypoints, target_keypoints)
-        images = (images.astype(np.float32) / 255.0 - 0.5) * 2.0  # as the training pipeline
-        generated = self.model.predict_on_batch([images, source_keypoints, target_keypoints])
-        return serving_uint8(keras.ops.convert_to_numpy(generated))
-
-
-class SavedModelGenerator:
-    """An export of scripts/export.py, loaded and checked by `dgan_tf.inference.export.load_export` and run through
-    its serving_default signature (no dgan_tf code in the graph); inputs are checked first (check_generator_inputs)."""
-
-    def __init__(self, export_dir):
-        from dgan_tf.inference.export import load_export
-
-        self._export = load_export(export_dir)
-        self.source = self._export.folder
-        self.image_size = self._export.image_size
-
-    def __call__(self, source_images, source_keypoints, target_keypoints):
-        import tensorflow as tf
-
-        from dgan_tf.inference.export import OUTPUT_NAME
-
-        images, source_keypoints, target_keypoints = check_generator_inputs(
-            source_images, source_keypoints, target_keypoints, self.image_size)
-        outputs = self._export.signature(source_image=tf.constant(images),
-                                         source_keypoints=tf.constant(source_keypoints),
-                                         target_keypoints=tf.constant(target_keypoints))
-        return outputs[OUTPUT_NAME].numpy()
-
-
-def is_export(path):
-    """True for a SavedModel folder or a model folder of numbered versions."""
-    from dgan_tf.inference.export import find_export
-
-    try:
-        find_export(path)
-        return True
-    except FileNotFoundError:
-        return False
-
-
-def _neither(path):
-    return FileNotFoundError(f"{path} is neither a training run (a folder with generator.keras, or the .keras file) "
-                             "nor an export (a folder with saved_model.pb, or numbered version folders)")
-
-
-def load_generator(path):
-    """A run folder or .keras file -> KerasGenerator; an export (version or model folder) -> SavedModelGenerator."""
-    from dgan_tf.run import Run
-
-    if is_export(path):
-        return SavedModelGenerator(path)
-    try:
-        run = Run.open(path)
-        return KerasGenerator(run.load_generator(), source=run.folder)
-    except FileNotFoundError:
-        raise _neither(path) from None
-
-
-def model_image_size(path):
-    """The (H, W) a run or export generates, read from its metadata without loading the network."""
-    from dgan_tf.inference.export import find_export, read_export_metadata
-    from dgan_tf.run import Run, check_generator
-
-    if is_export(path):
-        return ImageSize.of(read_export_metadata(find_export(path))["image_size"])
-    try:
-        run = Run.open(path)
-        if run.has_config():
-            return ImageSize.of(run.load_config().image_size)
-        return check_generator(run.load_generator(), run.generator_path)
-    except FileNotFoundError:
-        raise _neither(path) from None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -281,7 +136,7 @@ def transfer(generator, inputs, batch_size=DEFAULT_BATCH_SIZE):
     batch_size = max(1, min(batch_size, count))
     outputs = []
     for batch in inputs.batches(batch_size, pad=True):
-        outputs.extend(inputs.letterbox.unmap(image) for image in generator(*batch))
+        outputs.extend(inputs.letterbox.unmap(image) for image in generator.generate(*batch))
     return outputs[:count]
 
 
@@ -293,15 +148,11 @@ def output_name(index, label):
 
 def write_outputs(output_dir, images, labels, gif=False, fps=DEFAULT_FPS):
     """One PNG per image, atomically, plus an animated GIF of the sequence (looping) with gif=True."""
-    import imageio.v3 as iio
-
-    from dgan_tf.files import atomic_write_bytes
-    from dgan_tf.visualize import write_image_atomic
+    from dgan_tf.visualize import write_gif_atomic, write_image_atomic
 
     output_dir = Path(output_dir)
     paths = [write_image_atomic(output_dir / output_name(i, label), image) for i, (image, label)
              in enumerate(zip(images, labels))]
     if gif:
-        data = iio.imwrite("<bytes>", np.stack(images), extension=".gif", duration=1000.0 / fps, loop=0)
-        paths.append(atomic_write_bytes(output_dir / GIF_NAME, data, durable=False))
+        paths.append(write_gif_atomic(output_dir / GIF_NAME, images, fps))
     return paths

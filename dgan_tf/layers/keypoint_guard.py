@@ -4,9 +4,10 @@ import keras
 
 from dgan_tf.geometry.keypoints import KEYPOINT_MARGIN, NUM_JOINTS, sanitize_keypoints
 from dgan_tf.images import ImageSize
+from dgan_tf.layers.registration import register
 
 
-@keras.saving.register_keras_serializable(package="dgan_tf")
+@register
 class KeypointGuard(keras.layers.Layer):
     """Keypoints (B, 18, 2) in (y, x), any numeric dtype -> float32 (B, 18, 2) with invalid joints set to -1.
 

@@ -8,10 +8,11 @@ instance norm by name.
 import keras
 from keras import ops
 
+from dgan_tf.layers.registration import register
 from dgan_tf.options import NORMS
 
 
-@keras.saving.register_keras_serializable(package="dgan_tf")
+@register
 class ScalarInstanceNorm(keras.layers.Layer):
     """(x - mean) / (std + epsilon) * gamma + beta, statistics per sample over all of (H, W, C).
 

@@ -7,9 +7,10 @@ from keras import ops
 from dgan_tf.geometry.parts import part_affines, part_masks
 from dgan_tf.geometry.keypoints import NUM_PARTS
 from dgan_tf.images import ImageSize
+from dgan_tf.layers.registration import register
 
 
-@keras.saving.register_keras_serializable(package="dgan_tf")
+@register
 class PartGeometry(keras.layers.Layer):
     """[keypoints_source_yx, keypoints_target_yx] (B, 18, 2) -> [masks (B, 10, H, W), affines (B, 10, 8)].
 

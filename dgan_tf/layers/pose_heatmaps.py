@@ -6,10 +6,11 @@ from keras import ops
 from dgan_tf.geometry.heatmaps import DEFAULT_SIGMA, pose_heatmaps
 from dgan_tf.geometry.keypoints import NUM_JOINTS
 from dgan_tf.images import ImageSize
+from dgan_tf.layers.registration import register
 from dgan_tf.options import HEATMAPS, check_choice
 
 
-@keras.saving.register_keras_serializable(package="dgan_tf")
+@register
 class PoseHeatmaps(keras.layers.Layer):
     """Keypoints (B, 18, 2) in (y, x), -1 missing -> heatmaps (B, H, W, 18) in [0, 1].
 

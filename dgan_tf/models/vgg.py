@@ -11,6 +11,7 @@ import keras
 from keras import ops
 
 from dgan_tf import weights
+from dgan_tf.layers.registration import register
 from dgan_tf.options import PRETRAINED_WEIGHTS, VGG_MEANS, check_choice
 from dgan_tf.weights import WeightsNotFoundError  # noqa: F401  (part of this module's API)
 from dgan_tf.weights import load_weight_file
@@ -44,7 +45,7 @@ def resolve_vgg19_weights(weights_path=None, offline=False):
     return weights.resolve_weights(VGG19_NOTOP, weights_path, offline=offline)
 
 
-@keras.saving.register_keras_serializable(package="dgan_tf")
+@register
 class VggPreprocess(keras.layers.Layer):
     """Images in [-1, 1] -> Caffe VGG input: [0, 255], RGB->BGR, minus the BGR ImageNet means.
 

@@ -1,7 +1,7 @@
 """A training run's folder, in one room: its layout, config.json, checkpoints, generator.keras, samples and logs.
 
 train.py writes a run; test.py, export.py, transfer.py, the notebooks and the benchmarks read it through
-`Run.open(path)` and its checked loaders (`load_config`, `load_generator`), so every tool accepts the same
+`Run.open(path)` and its checked loaders (`load_config`, `load_model`), so every tool accepts the same
 things (a run folder, or the `.keras` file in one) and names the same file when something is wrong.
 
     RUN/config.json             the RunConfig (dataset -> variant -> flags), written atomically
@@ -153,7 +153,7 @@ class Run:
         atomic_write_text(self.config_path, config.to_json())
 
     # ---- generator.keras
-    def load_generator(self, config=None):
+    def load_model(self, config=None):
         """The generator in generator.keras (or the `.keras` file opened), checked: a readable Keras file, a dgan_tf
         generator, and the image size of `config` (default: config.json when present). GeneratorFileError names
         the file otherwise; FileNotFoundError when there is none."""
@@ -254,6 +254,8 @@ def _check_zip(path):
 def _foreign_class(model):
     """'module.Class' of the first object in a .keras config that is neither Keras's nor a registered dgan_tf
     layer (a Python lambda, a function or class of any other package), else None."""
+    from dgan_tf.layers.registration import is_dgan_tf_name
+
     pending = [model]
     while pending:  # a loop, not recursion: a crafted file may nest deeper than Python's stack
         node = pending.pop()
@@ -263,10 +265,9 @@ def _foreign_class(model):
             if "class_name" in node:
                 module, name, registered = node.get("module"), str(node.get("class_name")), node.get("registered_name")
                 keras = isinstance(module, str) and (module == "keras" or module.startswith("keras."))
-                ours = (isinstance(module, str) and module.startswith("dgan_tf.") and isinstance(registered, str)
-                        and registered.startswith("dgan_tf>"))
+                ours = isinstance(module, str) and module.startswith("dgan_tf.") and is_dgan_tf_name(registered)
                 builtin = module is None  # Keras looks a bare name up among its own objects (__keras_tensor__...)
-                foreign = isinstance(registered, str) and ">" in registered and not registered.startswith("dgan_tf>")
+                foreign = isinstance(registered, str) and ">" in registered and not is_dgan_tf_name(registered)
                 if name == "__lambda__" or foreign or not (keras or ours or builtin):
                     return f"{module}.{name}" if module else name
             pending.extend(reversed(list(node.values())))

@@ -17,7 +17,10 @@ def machine_description():
                     break
     except OSError:
         pass
-    import keras
+    try:
+        import keras
+    except ImportError:  # the pose environment (scripts/with_pose_env.sh) has no Keras
+        return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, no Keras"
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, Keras {keras.__version__} ({keras.backend.backend()})"
 
 

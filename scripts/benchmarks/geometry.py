@@ -1,13 +1,17 @@
 """Geometry and deformable-skip speed: batched keras.ops vs the original's per-pair numpy/skimage loop.
 
 Usage: python scripts/benchmark.py geometry [--pairs 64] [--batch 16] [--repeats 5] [--levels 0,1,2,3]
-         [--samplings nearest,bilinear] [--warp-gradient original|exact|both] [--skip-only]
-Prints the machine, then a table of medians with the 1-minute load average after each row.
+         [--samplings nearest,bilinear] [--warp-gradient original|exact|both] [--part-max split|first|both]
+         [--skip-only]
+Prints the machine, then a table of medians with the 1-minute load average after each row. The DeformableSkip rows
+(forward + backward to the features) run on the Keras backend: TensorFlow (tf.function) or, with KERAS_BACKEND=jax,
+jax.jit, where they also give the memory XLA plans for the compiled step (temporaries, from memory_analysis()).
 Target (set for this project): masks + affines for 64 pairs
 at 256x256 in <= 50 ms on the 2-core CPU.
 """
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -45,7 +49,7 @@ def _real_pairs(count):
 
 def _synthetic_pairs(count, rng):
     """A standing figure at 256x256 with jitter and a few missing joints."""
-    from test_geometry import BASE_POSE
+    from tests.test_geometry import BASE_POSE  # the repository root is on sys.path, tests/ is not
 
     base = BASE_POSE * 2.0 + np.array([0.0, 64.0], dtype=np.float32)
     poses = base[None] + rng.normal(0, 4, (2 * count, 18, 2)).astype(np.float32)
@@ -86,35 +90,58 @@ def bench_geometry(pairs, repeats):
     return rows
 
 
-def bench_skip(batch, repeats, levels, rng, samplings=("nearest", "bilinear"), warp_gradients=("original", "exact")):
-    """DeformableSkip forward + backward to the features, per level, sampling and gradient rule."""
+def _skip_step(layer, masks, affines):
+    """Forward + backward of sum(skip) to the features, compiled for the backend; (step, XLA temporaries in bytes)."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        step = jax.jit(jax.value_and_grad(lambda f: layer([f, masks, affines]).sum()))
+
+        def memory(features):
+            stats = step.lower(features).compile().memory_analysis()
+            return None if stats is None else stats.temp_size_in_bytes
+
+        return lambda f: jax.block_until_ready(step(f)), memory
     import tensorflow as tf
+
+    @tf.function
+    def step(f):
+        with tf.GradientTape() as tape:
+            tape.watch(f)
+            loss = tf.reduce_sum(layer([f, masks, affines]))
+        return loss, tape.gradient(loss, f)
+
+    return step, lambda features: None
+
+
+def bench_skip(batch, repeats, levels, rng, samplings=("nearest", "bilinear"), warp_gradients=("original", "exact"),
+               part_maxes=("split", "first")):
+    """DeformableSkip forward + backward to the features, per level, sampling, gradient rule and part max."""
+    import keras
 
     from dgan_tf.geometry.parts import part_affines, part_masks
     from dgan_tf.layers.deformable_skip import DeformableSkip
 
     pose = _synthetic_pairs(batch, rng)
-    masks = tf.constant(part_masks(pose[1], IMAGE_SIZE))
-    affines = tf.constant(part_affines(pose[0], pose[1]))
+    masks = keras.ops.convert_to_tensor(part_masks(pose[1], IMAGE_SIZE))
+    affines = keras.ops.convert_to_tensor(part_affines(pose[0], pose[1]))
     rows = []
     for level in levels:
         size = IMAGE_SIZE[0] // 2 ** level
-        features = tf.constant(rng.normal(size=(batch, size, size, LEVEL_FILTERS[level])).astype(np.float32))
-        for warp_sampling in samplings:
-            for warp_gradient in warp_gradients:
-                layer = DeformableSkip(warp_sampling=warp_sampling, warp_gradient=warp_gradient)
-
-                @tf.function
-                def step(f, layer=layer):
-                    with tf.GradientTape() as tape:
-                        tape.watch(f)
-                        out = layer([f, masks, affines])
-                        loss = tf.reduce_sum(out)
-                    return loss, tape.gradient(loss, f)
-
-                seconds, _ = median_seconds(lambda: step(features), repeats=repeats, warmup=1)
-                rows.append((f"DeformableSkip fwd+bwd level {level} ({batch}x{size}x{size}x{LEVEL_FILTERS[level]}), "
-                             f"{warp_sampling}, {warp_gradient} gradient", seconds, os.getloadavg()[0]))
+        shape = (batch, size, size, LEVEL_FILTERS[level])
+        features = keras.ops.convert_to_tensor(rng.normal(size=shape).astype(np.float32))
+        for warp_sampling, warp_gradient, part_max in itertools.product(samplings, warp_gradients, part_maxes):
+            layer = DeformableSkip(warp_sampling=warp_sampling, warp_gradient=warp_gradient, part_max=part_max)
+            step, memory = _skip_step(layer, masks, affines)
+            seconds, _ = median_seconds(lambda: step(features), repeats=repeats, warmup=1)
+            temporaries = memory(features)
+            name = (f"DeformableSkip fwd+bwd level {level} ({'x'.join(map(str, shape))}), {warp_sampling}, "
+                    f"{warp_gradient} gradient, part_max {part_max}")
+            if temporaries is not None:
+                name += f", XLA temporaries {temporaries / 2 ** 20:.0f} MiB"
+            rows.append((name, seconds, os.getloadavg()[0]))
     return rows
 
 
@@ -127,6 +154,8 @@ def main(argv):
     parser.add_argument("--samplings", default="nearest,bilinear", help="warp samplings to time")
     parser.add_argument("--warp-gradient", choices=("original", "exact", "both"), default="both",
                         help="gradient rule of the part warps to time (default both)")
+    parser.add_argument("--part-max", choices=("split", "first", "both"), default="both",
+                        help="rule of the max over the parts to time (default both)")
     parser.add_argument("--skip-only", action="store_true")
     parser.add_argument("--geometry-only", action="store_true")
     args = parser.parse_args(argv)
@@ -141,8 +170,9 @@ def main(argv):
         rows += bench_geometry(pairs, args.repeats)
     if not args.geometry_only:
         gradients = ("original", "exact") if args.warp_gradient == "both" else (args.warp_gradient,)
+        part_maxes = ("split", "first") if args.part_max == "both" else (args.part_max,)
         rows += bench_skip(args.batch, args.repeats, [int(v) for v in args.levels.split(",") if v], rng,
-                           tuple(v for v in args.samplings.split(",") if v), gradients)
+                           tuple(v for v in args.samplings.split(",") if v), gradients, part_maxes)
     width = max(len(row[0]) for row in rows)
     print(f"{'what':<{width}}  median ms  load")
     for name, seconds, *load in rows:
