@@ -393,3 +393,74 @@ def test_merged_shards_give_the_metrics_of_a_single_run(evaluated_run, monkeypat
     assert test.main(["--merge", str(root / "parts" / "1"), str(root / "parts" / "2")]) == 0
     single = json.loads((root / "folder" / "metrics.json").read_text())["rows"]
     assert json.loads((root / "parts" / "metrics.json").read_text())["rows"] == single
+
+
+# ---- the README's cluster files (docs/scale_out): what they hand train.py
+
+
+def slurm_task(tmp_path, backend, procid, ntasks=2):
+    """docs/scale_out/slurm_task.sh as task `procid` of a 2-node job (a stand-in scontrol): (exit code, TF_CONFIG or
+    None, the command's arguments, stderr)."""
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir(exist_ok=True)
+    (fake_bin / "scontrol").write_text("#!/bin/sh\n[ \"$1 $2 $3\" = 'show hostnames gpu[07-08]' ] && "
+                                       "printf 'gpu07\\ngpu08\\n'\n")
+    (fake_bin / "scontrol").chmod(0o755)
+    env = dict(os.environ, PATH=f"{fake_bin}:{os.environ['PATH']}", SLURM_JOB_NODELIST="gpu[07-08]",
+               SLURM_NTASKS=str(ntasks), SLURM_PROCID=str(procid), KERAS_BACKEND=backend)
+    env.pop("TF_CONFIG", None)
+    show = "import json, os, sys; print(json.dumps([os.environ.get('TF_CONFIG'), sys.argv[1:]]))"
+    done = subprocess.run(["bash", str(REPO_ROOT / "docs" / "scale_out" / "slurm_task.sh"), sys.executable, "-c",
+                           show, "--run", "runs/x"], env=env, capture_output=True, text=True, timeout=60)
+    tf_config, argv = json.loads(done.stdout) if done.returncode == 0 else (None, None)
+    return done.returncode, tf_config, argv, done.stderr
+
+
+def test_the_slurm_task_gives_each_node_its_worker_index_or_its_jax_process(tmp_path):
+    from dgan_tf.cli.train import parse_args
+    from dgan_tf.training.cluster import parse_tf_config
+
+    for procid in (0, 1):
+        code, tf_config, argv, stderr = slurm_task(tmp_path, "tensorflow", procid)
+        assert code == 0, stderr
+        assert json.loads(tf_config)["cluster"] == {"worker": ["gpu07:12345", "gpu08:12345"]}
+        assert parse_tf_config(tf_config) == (2, procid) and argv == ["--run", "runs/x"]
+    code, tf_config, argv, stderr = slurm_task(tmp_path, "jax", 1)
+    assert code == 0 and tf_config is None, stderr
+    args = parse_args(argv)
+    assert (args.coordinator, args.num_processes, args.process_id) == ("gpu07:12345", 2, 1)
+    code, _, _, stderr = slurm_task(tmp_path, "tensorflow", 0, ntasks=4)
+    assert code == 2 and "give one task per node" in stderr
+
+
+def test_the_cluster_files_start_train_py_with_flags_it_takes():
+    from dgan_tf.cli.train import parse_args
+
+    folder = REPO_ROOT / "docs" / "scale_out"
+    slurm = (folder / "train.slurm").read_text()
+    (srun,) = [line for line in slurm.splitlines() if line.startswith("srun ")]
+    words = srun.split()
+    assert words[1:3] == ["bash", "docs/scale_out/slurm_task.sh"] and words[4] == "scripts/train.py"
+    assert parse_args(words[5:]).dataset == "fashion"
+    assert "#SBATCH --ntasks-per-node=1" in slurm and "#SBATCH --signal=TERM@" in slurm
+    tfjob = (folder / "tfjob.yaml").read_text()
+    (command,) = [line.split(":", 1)[1] for line in tfjob.splitlines() if line.strip().startswith("command:")]
+    command = json.loads(command)  # a YAML flow sequence of quoted strings is JSON
+    assert command[1] == "scripts/train.py" and parse_args(command[2:]).run == "/runs/fashion-dsc"
+    assert "kind: TFJob" in tfjob and "replicas: 2" in tfjob
+
+
+def test_jax_shares_each_minibatch_over_all_local_devices():
+    """One process with 2 (forced) CPU devices: keras.distribution.DataParallel's mesh holds both, and each
+    minibatch of the global batch is split between them, each device taking its half of every minibatch."""
+    script = ("import numpy as np\n"
+              "from dgan_tf.training.jax_step import data_parallel_mesh, global_batch\n"
+              "mesh = data_parallel_mesh()\n"
+              "batch = global_batch({'x': np.arange(12).reshape(6, 2)}, mesh)['x']  # 3 minibatches of 2 pairs\n"
+              "print(mesh.devices.size, batch.shape, [s.data.tolist() for s in batch.addressable_shards])\n")
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO_ROOT),
+               XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[-2] == ("2 (3, 2, 2) [[[[0, 1]], [[4, 5]], [[8, 9]]], "
+                                           "[[[2, 3]], [[6, 7]], [[10, 11]]]]")

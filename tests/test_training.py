@@ -197,7 +197,7 @@ from dgan_tf.config import build_run_config
 from dgan_tf.build import build_trainer
 from dgan_tf.run import Run
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-config = build_run_config("synthetic", "dsc", iterations=1, batch_size=2, checkpoint_every=1, sample_every=2,
+config = build_run_config("synthetic", "baseline", iterations=1, batch_size=2, checkpoint_every=1, sample_every=2,
                           width=0.125, data_root=sys.argv[1], seed=0)
 trainer = build_trainer(config, Run(sys.argv[2]), xla=False, progress=False, strategy=strategy)
 before = [np.array(w) for w in trainer.gan.generator.get_weights()]
@@ -216,7 +216,9 @@ print("RESULT" + json.dumps(dict(losses=losses, step=trainer.step, replicas=stra
 
 
 def test_mirrored_strategy_trains_on_two_replicas(tiny_data_root, tmp_path):
-    """tf.distribute.MirroredStrategy (used automatically with several GPUs), here over two logical CPUs."""
+    """tf.distribute.MirroredStrategy (used automatically with several GPUs), here over two logical CPUs, the traced
+    step of the baseline: what the strategy adds (mirrored variables, all-reduce, loss scaling) is the same for every
+    variant, and tracing the dsc variant's deformable skips per replica took 90 s in the suite against 18 s."""
     env = dict(os.environ, KERAS_BACKEND="tensorflow", PYTHONPATH=str(REPO_ROOT))
     done = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, tiny_data_root, str(tmp_path)], env=env,
                           capture_output=True, text=True, timeout=900, cwd=REPO_ROOT)

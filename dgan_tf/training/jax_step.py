@@ -79,12 +79,16 @@ def _stacked_minibatches(batch):
 
 
 def data_parallel_mesh():
-    """A 1-D mesh over every device of the job (all processes), or None when there is one device."""
-    import jax
+    """The 1-D mesh of keras.distribution.DataParallel over every device of the job (all processes' devices, once
+    jax.distributed is initialised), as a jax Mesh; None when there is one device."""
+    import keras
 
-    if jax.device_count() == 1:
+    distribution = keras.distribution.DataParallel()  # keras.distribution.list_devices(): every device of the job
+    if distribution.num_model_replicas == 1:
         return None
-    return jax.sharding.Mesh(np.array(jax.devices()), (BATCH_AXIS,))
+    mesh = distribution.device_mesh.backend_mesh
+    assert mesh.axis_names == (BATCH_AXIS,), mesh.axis_names
+    return mesh
 
 
 def _shardings(mesh):
