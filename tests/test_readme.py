@@ -34,7 +34,8 @@ PAPER_FILES = "needs the authors' released weight files (not reachable here); te
 NOT_RUN = {
     "export TF_CONFIG='{\"cluster\": {\"worker\": [\"node1:12345\", \"node2:12345\"]}, \"task\": {\"type\": \"worker\", "
     "\"index\": 0}}'": "two machines; tests/test_scale_out.py runs two workers on localhost from a TF_CONFIG",
-    "python scripts/train.py --dataset fashion --run /shared/runs/fashion-dsc": "needs DeepFashion and two machines",
+    "python scripts/train.py --dataset fashion --run /shared/runs/fashion-dsc":
+        "needs DeepFashion and two machines",
     "KERAS_BACKEND=jax python scripts/train.py --dataset fashion --run /shared/runs/fashion-dsc --coordinator "
     "node1:12345 --num-processes 2 --process-id 0": "needs DeepFashion and two machines; tests/test_scale_out.py runs "
                                                     "two JAX processes on localhost",

@@ -59,7 +59,8 @@ def start_job(backend, data_root, run_dir, out_dir, iterations, actions, jax_cac
                                            "task": {"type": "worker", "index": index}})
         else:  # one CPU device per process; the compiled step is shared through a cache between the two jobs
             env.update(JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(jax_cache),
-                       JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", XLA_FLAGS="--xla_backend_optimization_level=0")
+                       JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                       XLA_FLAGS="--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true")
             flags += ["--coordinator", f"127.0.0.1:{ports[0]}", "--num-processes", str(len(actions)),
                       "--process-id", str(index)]
         workers.append(subprocess.Popen(
