@@ -6,6 +6,7 @@ given. Everything is seeded from config.seed and built under the config's precis
 
 import contextlib
 import dataclasses
+import functools
 from typing import Any
 
 import keras
@@ -64,18 +65,32 @@ class TrainingData:
     """The training input: batches of three minibatches (D real, D fake, G update) and the sample-grid pairs."""
 
     dataset: Any  # tf.data.Dataset of dicts of (3B, ...) tensors, repeated and reshuffled each pass
-    batches: Any  # an iterator over it that names the image file when one cannot be decoded
+    paths: list  # the images its pairs name
+    image_size: Any
     sample_batch: dict  # numpy arrays of up to SAMPLES_IN_GRID fixed pairs (test pairs when there are any)
 
+    @functools.cached_property
+    def batches(self):
+        """An iterator over `dataset` that names the image file when one cannot be decoded. Made on first use: each
+        iterator of the dataset reshuffles, and a tf.distribute strategy makes its own instead."""
+        from dgan_tf.data.pipeline import ClearErrorIterator
 
-def build_training_data(config, data):
-    """TrainingData of `config` from the DatasetConfig `data` (seeded shuffling)."""
-    from dgan_tf.data.pipeline import ClearErrorIterator, dataset_for_split
+        return ClearErrorIterator(self.dataset, self.paths, self.image_size)
+
+
+def build_training_data(config, data, shard=(0, 1), replicas=1):
+    """TrainingData of `config` from the DatasetConfig `data` (seeded shuffling).
+
+    shard=(worker index, number of workers): this worker's share of the pairs; replicas: the devices this
+    process trains on, each given its own config.batch_size pairs per minibatch.
+    """
+    from dgan_tf.data.pipeline import dataset_for_split
     from dgan_tf.training.gan import MINIBATCHES_PER_ITERATION
 
-    per_iteration = config.batch_size * MINIBATCHES_PER_ITERATION
-    dataset, _, _, paths = dataset_for_split(data, "train", per_iteration, shuffle=True, seed=config.seed)
-    return TrainingData(dataset, ClearErrorIterator(dataset, paths, config.image_size), sample_pairs(data))
+    per_iteration = config.batch_size * MINIBATCHES_PER_ITERATION * replicas
+    dataset, _, _, paths = dataset_for_split(data, "train", per_iteration, shuffle=True, seed=config.seed,
+                                             shard=shard)
+    return TrainingData(dataset, paths, config.image_size, sample_pairs(data))
 
 
 def sample_pairs(data):
@@ -155,22 +170,36 @@ def build_gan(config, vgg_weights=None, loss_scale=1.0, terms=None):
 
 
 def build_trainer(config, run, *, vgg_weights=None, xla=None, strategy="auto", run_eagerly=False, progress=True,
-                  log_every=10, terms=None):
+                  log_every=10, terms=None, cluster=None):
     """A Trainer for `config` writing into `run` (a dgan_tf.run.Run), resumed from the run's newest checkpoint.
 
     strategy: "auto" (MirroredStrategy with several GPUs), None, or a tf.distribute strategy.
     run_eagerly: TensorFlow only, the step without tf.function (debugging, fast loop tests).
+    cluster: the job's workers (dgan_tf.training.cluster.join_cluster); its MultiWorkerMirroredStrategy, if any, is
+    the strategy. config.batch_size is per replica (device): the global batch is that times the replicas.
     """
+    from dgan_tf.training.cluster import Cluster
     from dgan_tf.training.trainer import Trainer
 
+    cluster = cluster or Cluster()
+    strategy = cluster.strategy or (default_strategy() if strategy == "auto" else strategy)
     keras.utils.set_random_seed(config.seed)
-    data = build_training_data(config, ensure_dataset(config))
-    strategy = default_strategy() if strategy == "auto" else strategy
+    # A tf.distribute strategy deals one element to each replica; JAX takes this process's devices' pairs at once.
+    replicas = local_devices() if keras.backend.backend() == "jax" else 1
+    data = build_training_data(config, ensure_dataset(config), shard=(cluster.index, cluster.num_workers),
+                               replicas=replicas)
     if strategy is not None:
         with strategy.scope():
             gan = build_gan(config, vgg_weights, loss_scale=1.0 / strategy.num_replicas_in_sync, terms=terms)
     else:
-        gan = build_gan(config, vgg_weights, terms=terms)
+        gan = build_gan(config, vgg_weights, terms=terms)  # JAX's sharded step takes the global mean itself
     trainer = Trainer(config, run, gan, data, strategy=strategy, xla=default_xla() if xla is None else bool(xla),
-                      run_eagerly=run_eagerly, progress=progress, log_every=log_every)
+                      run_eagerly=run_eagerly, progress=progress, log_every=log_every, cluster=cluster)
     return trainer.resume()
+
+
+def local_devices():
+    """The JAX devices of this process; the step is sharded over every device of the job when there are several."""
+    import jax
+
+    return jax.local_device_count()

@@ -20,6 +20,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -31,6 +32,17 @@ EXPORT_NEEDED = "needs the export of `python scripts/export.py --run runs/tiny` 
 PAPER_FILES = "needs the authors' released weight files (not reachable here); tests/test_convert_original.py and " \
               "tests/test_original_parity.py convert files of the original's networks written in the tests"
 NOT_RUN = {
+    "export TF_CONFIG='{\"cluster\": {\"worker\": [\"node1:12345\", \"node2:12345\"]}, \"task\": {\"type\": \"worker\", "
+    "\"index\": 0}}'": "two machines; tests/test_scale_out.py runs two workers on localhost from a TF_CONFIG",
+    "python scripts/train.py --dataset fashion --run /shared/runs/fashion-dsc":
+        "needs DeepFashion and two machines",
+    "KERAS_BACKEND=jax python scripts/train.py --dataset fashion --run /shared/runs/fashion-dsc --coordinator "
+    "node1:12345 --num-processes 2 --process-id 0": "needs DeepFashion and two machines; tests/test_scale_out.py runs "
+                                                    "two JAX processes on localhost",
+    "python scripts/test.py --run runs/market-full --shard 2/4": "needs a Market run; tests/test_scale_out.py merges "
+                                                                  "shards of a tiny run",
+    "python scripts/test.py --merge runs/market-full/test/shard-1-of-4 runs/market-full/test/shard-2-of-4 "
+    "runs/market-full/test/shard-3-of-4 runs/market-full/test/shard-4-of-4": "needs the four shards of a Market run",
     "bash scripts/with_env.sh python scripts/train.py": "the main job, 5 min 33 s",
     "bash scripts/with_env.sh python -m pytest -q -n 2 --dist worksteal --all-tiers": "the test suite itself",
     "bash scripts/with_env.sh python scripts/test.py --run runs/synthetic-dsc --no-inception":
@@ -103,8 +115,10 @@ def readme_commands():
     """[(kind, key, text)]: each command of the README's bash blocks (a heredoc with its body; a block that
     activates .venv is one command, run as a shell script) and each python block; key = its first line."""
     commands = []
-    for match in re.finditer(r"^```(bash|python)\n(.*?)^```$", (REPO_ROOT / "README.md").read_text(), re.S | re.M):
-        kind, body = match.groups()
+    readme = (REPO_ROOT / "README.md").read_text()
+    for match in re.finditer(r"^( *)```(bash|python)\n(.*?)^\1```$", readme, re.S | re.M):  # in a list item too
+        indent, kind, body = match.groups()
+        body = textwrap.dedent(body) if indent else body
         if kind == "python" or body.startswith("source "):
             commands.append((kind if kind == "python" else "shell", _key(body), body))
             continue

@@ -7,6 +7,9 @@ Examples:
   python scripts/train.py --run runs/market-full            # resume any run from its config.json alone
   python scripts/train.py --loss-weight g_reconstruction=50 # a generator loss term's weight
   KERAS_BACKEND=jax python scripts/train.py --iterations 100
+  TF_CONFIG='{"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker", "index": 0}}' \
+    python scripts/train.py --run /shared/runs/market-full    # one of two workers (README: Scale out)
+  KERAS_BACKEND=jax python scripts/train.py --coordinator host1:1234 --num-processes 2 --process-id 0 --run ...
 
 Before any work the run folder's paths are checked and its lock taken (RUN/train.lock: one trainer per folder).
 A start that would replace a finished generator.keras (its checkpoints gone) or go back in iterations is refused,
@@ -15,17 +18,20 @@ writing nothing; a run already at --iterations writes its samples and generator 
 Exit codes: 0 done; 2 an error in the input (flags, config.json, data, checkpoints, a file that cannot be
 written, a run folder in use or refused as above), with a message naming the file; 3 training diverged (NaN/Inf
 loss); 130 / 143 stopped by Ctrl-C / SIGTERM after saving a checkpoint of the current iteration (run the same
-command again to resume).
+command again to resume); 138 a worker of a multi-worker job was lost, or the workers did not all start (start them
+all again to resume from the last checkpoint).
 """
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
 
-from dgan_tf.cli.arguments import add_run_argument, image_size_arg, program_parser, run_reporting_errors
+from dgan_tf.cli.arguments import add_run_argument, image_size_arg, positive_int, program_parser, run_reporting_errors
 from dgan_tf.data.datasets import DATASETS
 from dgan_tf.options import FEATURES, HEATMAPS, NORMS, PART_MAXES, PRECISIONS, VGG_MEANS, WARP_GRADIENTS, WARP_SAMPLINGS
+from dgan_tf.training.cluster import DEFAULT_JOIN_TIMEOUT_S
 from dgan_tf.variants import VARIANTS
 
 DEFAULT_DATASET, DEFAULT_VARIANT = "synthetic", "dsc"
@@ -87,6 +93,13 @@ def parse_args(argv):
     xla.add_argument("--xla", dest="xla", action="store_true", default=None, help="XLA-compile the step (GPU default)")
     xla.add_argument("--no-xla", dest="xla", action="store_false", help="plain tf.function (CPU default)")
     p.add_argument("--no-progress", action="store_true")
+    jax_job = p.add_argument_group("a multi-process JAX job (TensorFlow's workers read TF_CONFIG)")
+    jax_job.add_argument("--coordinator", metavar="HOST:PORT",
+                         help="process 0's address (default: $JAX_COORDINATOR_ADDRESS; unset: one process)")
+    jax_job.add_argument("--num-processes", type=positive_int, help="default: detected by JAX (Slurm, Open MPI)")
+    jax_job.add_argument("--process-id", type=int, help="0 .. N-1, 0 the chief (default: detected by JAX)")
+    p.add_argument("--join-timeout", type=float, default=DEFAULT_JOIN_TIMEOUT_S, metavar="SECONDS",
+                   help="a worker whose peers have not all started by then stops with exit code 138 (0: wait forever)")
     return p.parse_args(argv)
 
 
@@ -109,14 +122,17 @@ def run_config(args, run):
 
 
 def main(argv=None):
-    from dgan_tf.training.trainer import TrainingDiverged, TrainingInterrupted
+    from dgan_tf.training.cluster import leave_cluster
+    from dgan_tf.training.trainer import TrainingDiverged, TrainingInterrupted, WorkerLost
 
     args = parse_args(argv)
     try:
-        return run_reporting_errors(run, args, exit_codes=((TrainingDiverged, 3),), interrupted=INTERRUPTED)
+        code = run_reporting_errors(run, args, exit_codes=((TrainingDiverged, 3), (WorkerLost, WorkerLost.exit_code)),
+                                    interrupted=INTERRUPTED)
     except TrainingInterrupted as error:  # a checkpoint of the current iteration was saved
         print(f"stopped: {error}", file=sys.stderr)
-        return error.exit_code
+        code = error.exit_code
+    return leave_cluster(code)
 
 
 INTERRUPTED = ("stopped: interrupted before a checkpoint could be saved; run the same command again to resume from "
@@ -129,31 +145,41 @@ def run(args):
 
     if args.offline:
         os.environ[weights.OFFLINE_ENV] = "1"  # read wherever a weight file is resolved (VGG19 here)
+    import keras
+
+    from dgan_tf.training.cluster import join_cluster
+
     run_folder = Run(Path(args.run or f"runs/{args.dataset or DEFAULT_DATASET}-{args.variant or DEFAULT_VARIANT}"))
+    cluster = join_cluster(keras.backend.backend(), args.coordinator, args.num_processes, args.process_id,
+                           args.join_timeout)
     run_folder.check_outputs()
-    with run_folder.lock() as lock:
-        if lock.replaced:
+    with run_folder.lock() if cluster.is_chief else contextlib.nullcontext() as lock:  # one lock per job: the chief's
+        if lock is not None and lock.replaced:
             print(f"note: {lock.replaced}", file=sys.stderr, flush=True)
-        return train(args, run_folder, lock)
+        return train(args, run_folder, lock, cluster)
 
 
-def train(args, run_folder, lock):
-    """Build the run's trainer (resumed) and train it, holding the run's lock."""
+def train(args, run_folder, lock, cluster):
+    """Build the run's trainer (resumed) and train it, holding the run's lock (the chief of a job)."""
     from dgan_tf.build import build_trainer
 
     config = run_config(args, run_folder)
     trainer = build_trainer(config, run_folder, xla=args.xla, vgg_weights=args.vgg_weights,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, cluster=cluster)
     start = trainer.step
+    batch = f"batch {config.batch_size}" + (f" per replica, {trainer.global_batch} in all"
+                                             if trainer.global_batch != config.batch_size else "")
+    job = f", {cluster.describe()}" if cluster.distributed else ""
     print(f"dataset {config.dataset} {config.image_size[0]}x{config.image_size[1]}, variant {config.variant}, "
-          f"batch {config.batch_size}, iterations {start} -> {config.iterations}, "
-          f"backend {trainer.backend}, xla {trainer.xla}; outputs in {run_folder.folder}", flush=True)
-    losses = trainer.train(on_step=lambda _: lock.refresh())
+          f"{batch}, iterations {start} -> {config.iterations}, "
+          f"backend {trainer.backend}, xla {trainer.xla}{job}; outputs in {run_folder.folder}", flush=True)
+    losses = trainer.train(on_step=None if lock is None else lambda _: lock.refresh())
     if start >= config.iterations:
         print(f"nothing to train: the run was already at iteration {start} of {config.iterations}; its samples and "
               "generator were written again from its last checkpoint. Give --iterations above "
               f"{start} to train further")
     else:
         print("done: " + ", ".join(f"{k} {v:.4g}" for k, v in losses.items()))
-    print(f"samples: {run_folder.latest_sample_path}; generator: {run_folder.generator_path}")
+    if cluster.is_chief:  # the other workers write nothing
+        print(f"samples: {run_folder.latest_sample_path}; generator: {run_folder.generator_path}")
     return 0

@@ -116,15 +116,23 @@ def decode_image(path, image_size):
 
 
 def make_pair_dataset(images_dir, pairs, table, image_size, batch_size, *, shuffle=True, seed=0,
-                      repeat=True, drop_remainder=True):
+                      repeat=True, drop_remainder=True, shard=(0, 1)):
     """Pairs (DataFrame from, to) + KeypointTable -> tf.data.Dataset of batched pair dicts.
 
-    Reshuffles every pass (seeded), decodes in parallel, prefetches.
+    Reshuffles every pass (seeded), decodes in parallel, prefetches. shard=(index, count): one worker's share of a
+    multi-worker job, the pairs index, index + count, ... of each pass's order, len(pairs) // count of them. The
+    workers shuffle with the same seed, so that in each pass they see every pair at most once, all taking the same
+    number (a pass's few left over pairs differ from pass to pass); sharding before the shuffle instead would put
+    neighbouring rows of the pair file, which often share their source image, into the same global batch.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1. Received: batch_size={batch_size}")
     if len(pairs) == 0:
         raise ValueError("the pair list is empty: nothing to load")
+    index, count = shard
+    if not 0 <= index < count or count > len(pairs):
+        raise ValueError(f"shard {index} of {count} of {len(pairs)} pairs: each of the {count} workers needs at "
+                         "least one pair")
     from_index, to_index = pair_indices(pairs, table)
     check_images_exist(images_dir, set(pd_column(pairs, "from")) | set(pd_column(pairs, "to")))
     paths = tf.constant([os.path.join(str(images_dir), n) for n in table.names])  # (N,)
@@ -141,6 +149,8 @@ def make_pair_dataset(images_dir, pairs, table, image_size, batch_size, *, shuff
     dataset = tf.data.Dataset.from_tensor_slices((from_index, to_index))
     if shuffle:
         dataset = dataset.shuffle(len(from_index), seed=seed, reshuffle_each_iteration=True)
+    if count > 1:
+        dataset = dataset.shard(count, index).take(len(from_index) // count)
     if repeat:
         dataset = dataset.repeat()
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -171,8 +181,12 @@ class ClearErrorIterator:
             raise ImageError(f"an image could not be loaded: {error.message.splitlines()[0]}") from None
 
 
-def dataset_for_split(data, split, batch_size, *, shuffle=True, seed=0, repeat=True, drop_remainder=True):
-    """DatasetConfig + split -> (ClearErrorIterator-ready dataset, pairs DataFrame, KeypointTable, paths)."""
+def dataset_for_split(data, split, batch_size, *, shuffle=True, seed=0, repeat=True, drop_remainder=True,
+                      shard=(0, 1), rows=None):
+    """DatasetConfig + split -> (ClearErrorIterator-ready dataset, pairs DataFrame, KeypointTable, paths).
+
+    rows: a slice of the pair file's rows to load (one shard of a sharded evaluation); shard: see make_pair_dataset.
+    """
     from dgan_tf.data.annotations import read_annotations, read_pairs
 
     table = read_annotations(data.annotation_csv(split), image_size=data.image_size)
@@ -181,9 +195,11 @@ def dataset_for_split(data, split, batch_size, *, shuffle=True, seed=0, repeat=T
         raise NoPairsError(f"pair file {data.pairs_csv(split)} has a header but no pairs: nothing to load. "
                          "Write it with scripts/make_pairs.py (it needs images of the same person whose four "
                          "torso joints are present)")
+    if rows is not None:
+        pairs = pairs.iloc[rows].reset_index(drop=True)
     images_dir = data.images_dir(split)
-    dataset = make_pair_dataset(images_dir, pairs, table, data.image_size, batch_size,
-                                shuffle=shuffle, seed=seed, repeat=repeat, drop_remainder=drop_remainder)
+    dataset = make_pair_dataset(images_dir, pairs, table, data.image_size, batch_size, shuffle=shuffle, seed=seed,
+                                repeat=repeat, drop_remainder=drop_remainder, shard=shard)
     used = sorted(set(pd_column(pairs, "from")) | set(pd_column(pairs, "to")))
     paths = [str(Path(images_dir) / n) for n in used]
     return dataset, pairs, table, paths

@@ -30,8 +30,9 @@ def pair_file_name(source_name, target_name, suffix=".png"):
     return f"{source_name}_{target_name}{suffix}"
 
 
-def generate_test_pairs(generator, data, out_dir, split="test", batch_size=32, progress=True):
-    """Run the generator on every pair of `split` in batches; write strips and generated images.
+def generate_test_pairs(generator, data, out_dir, split="test", batch_size=32, progress=True, part=None):
+    """Run the generator on every pair of `split` in batches; write strips and generated images. part: a function
+    of the number of pairs -> the slice of them to generate (one shard's block).
 
     Returns (pairs DataFrame, generated uint8 (N, H, W, 3), targets uint8, target keypoints (N, 18, 2)).
     """
@@ -39,8 +40,11 @@ def generate_test_pairs(generator, data, out_dir, split="test", batch_size=32, p
 
     from dgan_tf.data.pipeline import dataset_for_split
 
+    rows = None if part is None else part(len(pairs_of(data, split)))
+    if rows is not None and rows.start == rows.stop:  # an empty shard of a sharded evaluation
+        return (pairs_of(data, split).iloc[rows], *_no_images(data.image_size))
     dataset, pairs, table, _ = dataset_for_split(data, split, batch_size, shuffle=False, repeat=False,
-                                                 drop_remainder=False)
+                                                 drop_remainder=False, rows=rows)
     out_dir = Path(out_dir)
     generated_all, targets_all, keypoints_all = [], [], []
     names = list(zip(pairs["from"], pairs["to"]))
@@ -104,6 +108,7 @@ class ScoredFolder:
     total: int  # pairs in the pair file
     missing: list  # `<from>_<to>` names of the pairs without an image, in pair-file order
     unmatched: int  # image files that match no pair
+    found: int = 0  # pairs with an image (more than `pairs` holds when a shard was loaded)
 
     def missing_note(self):
         """'18 of the 36 test pairs have no image (a_b, c_d, ...)', or '' when none is missing."""
@@ -113,11 +118,20 @@ class ScoredFolder:
         return f"{len(self.missing)} of the {self.total} test pairs have no image ({shown})"
 
 
-def load_scored_dir(score_dir, data, split="test", progress=True, allow_missing=False):
+def pairs_of(data, split="test"):
+    """The pairs DataFrame (from, to) of a split, checked against its annotations."""
+    from dgan_tf.data.annotations import read_annotations, read_pairs
+
+    table = read_annotations(data.annotation_csv(split), image_size=data.image_size)
+    return read_pairs(data.pairs_csv(split), known_names=set(table.names))
+
+
+def load_scored_dir(score_dir, data, split="test", progress=True, allow_missing=False, part=None):
     """Match `<from>_<to>.png|.jpg` files of any method to the test pairs; load generated parts and targets.
 
     A ValueError, before any image is read, when fewer than MIN_SCORED_FRACTION of the pairs have an image, unless
-    allow_missing; the ScoredFolder names the missing pairs either way.
+    allow_missing; the ScoredFolder names the missing pairs either way. part: a function of the number of pairs
+    found -> the slice of them to load (one shard's block; `found` still counts them all).
     """
     from tqdm.auto import tqdm
 
@@ -146,7 +160,10 @@ def load_scored_dir(score_dir, data, split="test", progress=True, allow_missing=
                          f"{data.pairs_csv(split)}, fewer than {MIN_SCORED_FRACTION:.0%}: the scores would be of "
                          f"another set. Missing: {shown}. Add --allow-missing to score the pairs found anyway")
     images_dir = Path(data.images_dir(split))
-    generated, targets, keypoints, rows = [], [], [], []
+    found_count = len(matched)
+    if part is not None:
+        matched = matched[part(found_count)]
+    generated, targets, keypoints, picked = [], [], [], []
     for i, path in tqdm(matched, desc="loading", unit="image", disable=not progress):
         try:
             generated.append(extract_generated(read_image(path), data.image_size))
@@ -157,15 +174,33 @@ def load_scored_dir(score_dir, data, split="test", progress=True, allow_missing=
         # trip, as for ours.
         targets.append(original_round_trip(read_image(images_dir / target_name, data.image_size)))
         keypoints.append(table.get(target_name))
-        rows.append(i)
-    return ScoredFolder(pairs.iloc[rows].reset_index(drop=True), np.stack(generated), np.stack(targets),
-                        np.stack(keypoints), len(pairs), missing, len(files) - len(matched))
+        picked.append(i)
+    if not picked:  # an empty shard
+        generated, targets, keypoints = _no_images(data.image_size)
+    return ScoredFolder(pairs.iloc[picked].reset_index(drop=True), np.stack(generated), np.stack(targets),
+                        np.stack(keypoints), len(pairs), missing, len(files) - found_count, found_count)
+
+
+def _no_images(image_size):
+    """generated, targets (0, H, W, 3) uint8 and keypoints (0, 18, 2): what an empty shard holds."""
+    from dgan_tf.geometry.keypoints import NUM_JOINTS
+
+    empty = np.zeros((0, *image_size, 3), np.uint8)
+    return empty, empty, np.zeros((0, NUM_JOINTS, 2), np.float32)
 
 
 def score(generated, targets, keypoints, scorer=None, fid_reference=None, progress=True, detector=None,
           pckh_dir=None):
     """Metrics of one method: SSIM (original and GFLA), mask-SSIM; with a scorer IS, mask-IS, FID; with a
     detector DS; with pckh_dir (a work folder) PCKh of the keypoint estimator on the generated images."""
+    return summarize(measure(generated, targets, keypoints, scorer, progress, detector, pckh_dir), fid_reference)
+
+
+def measure(generated, targets, keypoints, scorer=None, progress=True, detector=None, pckh_dir=None):
+    """What the metrics of `score` are computed from, per image, in the images' order: {name: array} with ssim,
+    ssim_gfla (images of 51 px and more), mask_ssim (N,); with a scorer the Inception softmax of the generated and
+    of the masked images (N, classes) and the pool features (N, 2048); with a detector the DS person scores (N,);
+    with pckh_dir the estimated keypoints (N, 18, 2); and the target keypoints (N, 18, 2)."""
     from tqdm.auto import tqdm
 
     image_size = generated.shape[1:3]
@@ -177,21 +212,43 @@ def score(generated, targets, keypoints, scorer=None, fid_reference=None, progre
         mask = metrics.ma_mask(kp, image_size)
         mask_ssims.append(metrics.ssim(metrics.apply_mask(tgt, mask), metrics.apply_mask(gen, mask)))
         masked.append(metrics.apply_mask(gen, mask))
-    result = {"count": int(len(generated)), "ssim": float(np.mean(ssims)), "mask_ssim": float(np.mean(mask_ssims)),
-              "ssim_gfla": float(np.mean(ssims_gfla)) if min(image_size) >= 51 else None}
+    measured = {"ssim": np.asarray(ssims, np.float64), "mask_ssim": np.asarray(mask_ssims, np.float64),
+                "keypoints": np.asarray(keypoints, np.float32)}
+    if min(image_size) >= 51:
+        measured["ssim_gfla"] = np.asarray(ssims_gfla, np.float64)
+    empty = len(generated) == 0  # an empty shard of a sharded evaluation
     if scorer is not None:
-        probs, features = scorer.predictions_and_features(generated)
-        result["is"], result["is_std"] = metrics.inception_score_from_predictions(probs)
-        result["mask_is"], result["mask_is_std"] = metrics.inception_score_from_predictions(
-            scorer.predictions(np.stack(masked)))
-        if fid_reference is not None:
-            result["fid"] = metrics.fid_from_features(features, fid_reference)
+        measured["probs"], measured["features"] = (
+            (np.zeros((0, scorer.num_classes)), np.zeros((0, scorer.pool_dim))) if empty
+            else scorer.predictions_and_features(generated))
+        measured["masked_probs"] = np.zeros((0, scorer.num_classes)) if empty else scorer.predictions(np.stack(masked))
     if detector is not None:
-        result["ds"] = float(detector.detection_score(generated))
+        measured["ds"] = np.zeros(0) if empty else np.asarray(detector.person_scores(generated), np.float64)
     if pckh_dir is not None:
-        from dgan_tf.evaluation.pckh import estimate_with_pose_environment, pckh
+        from dgan_tf.evaluation.pckh import estimate_with_pose_environment
 
-        result["pckh"] = float(pckh(estimate_with_pose_environment(generated, pckh_dir), keypoints))
+        measured["pckh_keypoints"] = (np.zeros((0, 18, 2)) if empty
+                                      else estimate_with_pose_environment(generated, pckh_dir))
+    return measured
+
+
+def summarize(measured, fid_reference=None):
+    """The metrics of `score` from `measure`'s per-image values (of one run, or the shards' merged in order) and
+    FID's reference features: IS over 10 splits of the predictions in their order, FID over all the features."""
+    result = {"count": int(len(measured["ssim"])), "ssim": float(np.mean(measured["ssim"])),
+              "mask_ssim": float(np.mean(measured["mask_ssim"])),
+              "ssim_gfla": float(np.mean(measured["ssim_gfla"])) if "ssim_gfla" in measured else None}
+    if "probs" in measured:
+        result["is"], result["is_std"] = metrics.inception_score_from_predictions(measured["probs"])
+        result["mask_is"], result["mask_is_std"] = metrics.inception_score_from_predictions(measured["masked_probs"])
+        if fid_reference is not None:
+            result["fid"] = metrics.fid_from_features(measured["features"], fid_reference)
+    if "ds" in measured:
+        result["ds"] = float(np.mean(measured["ds"]))
+    if "pckh_keypoints" in measured:
+        from dgan_tf.evaluation.pckh import pckh
+
+        result["pckh"] = float(pckh(measured["pckh_keypoints"], measured["keypoints"]))
     return result
 
 
@@ -229,13 +286,19 @@ def write_report(out_dir, rows, title, notes=()):
     return text
 
 
-def fid_reference_features(scorer, data, which, targets):
-    """Inception pool features of FID's real set: the test targets, or every training image (later papers)."""
+def fid_reference_features(scorer, data, which, targets, part=None):
+    """Inception pool features of FID's real set: the test targets, or every training image (later papers).
+
+    part: a function of the number of training images -> the slice of them to compute (one shard's block)."""
     if which == "test":
-        return scorer.pool_features(targets)
+        return scorer.pool_features(targets) if len(targets) else np.zeros((0, scorer.pool_dim))
     from dgan_tf.data.annotations import read_annotations
 
     table = read_annotations(data.annotation_csv("train"), image_size=data.image_size)
     folder = Path(data.images_dir("train"))
-    images = [read_image(folder / name, data.image_size) for name in table.names if (folder / name).exists()]
-    return scorer.pool_features(images)
+    names = [name for name in table.names if (folder / name).exists()]
+    if part is not None:
+        names = names[part(len(names))]
+    if not names:
+        return np.zeros((0, scorer.pool_dim))
+    return scorer.pool_features([read_image(folder / name, data.image_size) for name in names])

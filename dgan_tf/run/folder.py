@@ -212,6 +212,10 @@ class Run:
     def save_checkpoint(self, gan, step, keep=3, known_good=None, warn=checkpoints.print_warning):
         return checkpoints.save_checkpoint(self.checkpoint_dir, gan, step, keep=keep, known_good=known_good, warn=warn)
 
+    def restore_step(self, gan, step):
+        """Restore the checkpoint of iteration `step` (chosen by another worker) after verifying all of it."""
+        return checkpoints.restore_checkpoint(self.checkpoint_path(step), gan)
+
     def restore_latest(self, gan, warn=checkpoints.print_warning):
         """(step, path) of the newest checkpoint that verifies, restored into `gan`; None when there is none."""
         return checkpoints.restore_latest(self.checkpoint_dir, gan, warn=warn)

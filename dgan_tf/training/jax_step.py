@@ -2,13 +2,27 @@
 
 state = (g_trainable, g_non_trainable, d_trainable, d_non_trainable, g_optimizer_vars, d_optimizer_vars),
 from `jax_state(gan)`; `assign_jax_state` writes it back to the Keras variables (before saving or sampling).
+
+Data parallel over several devices (local ones, and those of other processes after jax.distributed.initialize):
+`make_jax_train_step(gan, mesh)` takes the state replicated on a 1-D mesh (`replicate`) and the batch sharded
+along its batch axis (`global_batch`); XLA then computes each device's share and all-reduces the gradients, and
+the losses, means over the global batch, come out the same on every device. The step is the same function.
 """
 
-from dgan_tf.training.gan import D_LOSS, G_LOSS, discriminator_inputs, generator_inputs, loss_context, split_minibatches
+import numpy as np
+
+from dgan_tf.training.gan import (D_LOSS, G_LOSS, MINIBATCHES_PER_ITERATION, discriminator_inputs, generator_inputs,
+                                  loss_context, split_minibatches)
+
+BATCH_AXIS = "batch"
 
 
-def make_jax_train_step(gan):
-    """One D update then one G update of `gan` (a compiled DeformableGAN), jitted."""
+def make_jax_train_step(gan, mesh=None):
+    """One D update then one G update of `gan` (a compiled DeformableGAN), jitted.
+
+    mesh: None, a batch of (3B, ...) arrays on one device; or a data-parallel mesh (`data_parallel_mesh`), a batch
+    from `global_batch` (minibatches stacked first, (3, B, ...), sharded along B) and the state from `replicate`.
+    """
     import jax
 
     generator, discriminator = gan.generator, gan.discriminator
@@ -35,10 +49,9 @@ def make_jax_train_step(gan):
         terms, total = gan.generator_losses(context)
         return total, (g_non_trainable, terms)
 
-    @jax.jit
     def step(state, batch):
         g_trainable, g_non_trainable, d_trainable, d_non_trainable, g_opt, d_opt = state
-        real, fake, update = split_minibatches(batch)
+        real, fake, update = split_minibatches(batch) if mesh is None else _stacked_minibatches(batch)
         generated, g_non_trainable = generator.stateless_call(
             g_trainable, g_non_trainable, generator_inputs(fake), training=True)
         generated = jax.lax.stop_gradient(generated)
@@ -51,7 +64,69 @@ def make_jax_train_step(gan):
         state = (g_trainable, g_non_trainable, d_trainable, d_non_trainable, g_opt, d_opt)
         return state, {D_LOSS: d_loss, **terms, G_LOSS: g_loss}
 
-    return step
+    if mesh is None:
+        return jax.jit(step)
+    replicated, batch_sharding = _shardings(mesh)
+    return jax.jit(step, in_shardings=(replicated, batch_sharding), out_shardings=replicated)
+
+
+def _stacked_minibatches(batch):
+    """Dict of (3, B, ...) arrays -> three dicts of (B, ...): D real, D fake, G update (each device keeps its share)."""
+    return tuple({k: v[i] for k, v in batch.items()} for i in range(MINIBATCHES_PER_ITERATION))
+
+
+# ---- data parallel
+
+
+def data_parallel_mesh():
+    """The 1-D mesh of keras.distribution.DataParallel over every device of the job (all processes' devices, once
+    jax.distributed is initialised), as a jax Mesh; None when there is one device."""
+    import keras
+
+    distribution = keras.distribution.DataParallel()  # keras.distribution.list_devices(): every device of the job
+    if distribution.num_model_replicas == 1:
+        return None
+    mesh = distribution.device_mesh.backend_mesh
+    assert mesh.axis_names == (BATCH_AXIS,), mesh.axis_names
+    return mesh
+
+
+def _shardings(mesh):
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    return NamedSharding(mesh, PartitionSpec()), NamedSharding(mesh, PartitionSpec(None, BATCH_AXIS))
+
+
+def replicate(state, mesh):
+    """The state (the same values in every process) as arrays replicated over the mesh."""
+    import jax
+
+    replicated, _ = _shardings(mesh)
+    return jax.tree.map(lambda x: jax.make_array_from_process_local_data(replicated, np.asarray(x)), state)
+
+
+def local_copy(state):
+    """This process's copy of a replicated state (for the Keras variables: checkpoints, samples)."""
+    import jax
+
+    return jax.tree.map(lambda x: x.addressable_data(0), state)
+
+
+def global_batch(batch, mesh):
+    """This process's batch, a dict of (3 B_local, ...) arrays, as one global batch of (3, B_global, ...) arrays
+    sharded along B: each process gives its own pairs; B_global = B_local x the number of processes."""
+    import jax
+
+    _, sharding = _shardings(mesh)
+    processes = jax.process_count()
+
+    def place(value):
+        value = np.asarray(value)
+        stacked = value.reshape((MINIBATCHES_PER_ITERATION, -1) + value.shape[1:])  # (3, B_local, ...)
+        shape = (MINIBATCHES_PER_ITERATION, stacked.shape[1] * processes) + stacked.shape[2:]
+        return jax.make_array_from_process_local_data(sharding, stacked, shape)
+
+    return {k: place(v) for k, v in batch.items()}
 
 
 def _state_variables(gan):
