@@ -43,7 +43,7 @@ NOT_RUN = {
                                                                   "shards of a tiny run",
     "python scripts/test.py --merge runs/market-full/test/shard-1-of-4 runs/market-full/test/shard-2-of-4 "
     "runs/market-full/test/shard-3-of-4 runs/market-full/test/shard-4-of-4": "needs the four shards of a Market run",
-    "bash scripts/with_env.sh python scripts/train.py": "the main job, 5 min 33 s",
+    "bash scripts/with_env.sh python scripts/train.py": "the main job, 4 min 33 s",
     "bash scripts/with_env.sh python -m pytest -q -n 2 --dist worksteal --all-tiers": "the test suite itself",
     "bash scripts/with_env.sh python scripts/test.py --run runs/synthetic-dsc --no-inception":
         "needs the trained main job; tests/test_first_use.py runs test.py on a copied tiny run without its data",
