@@ -186,7 +186,7 @@ def build_trainer(config, run, *, vgg_weights=None, xla=None, strategy="auto", r
     keras.utils.set_random_seed(config.seed)
     # A tf.distribute strategy deals one element to each replica; JAX takes this process's devices' pairs at once.
     replicas = local_devices() if keras.backend.backend() == "jax" else 1
-    data = build_training_data(config, ensure_dataset(config), shard=(cluster.index, cluster.num_workers),
+    data = build_training_data(config, dataset_of_job(config, cluster), shard=(cluster.index, cluster.num_workers),
                                replicas=replicas)
     if strategy is not None:
         with strategy.scope():
@@ -196,6 +196,23 @@ def build_trainer(config, run, *, vgg_weights=None, xla=None, strategy="auto", r
     trainer = Trainer(config, run, gan, data, strategy=strategy, xla=default_xla() if xla is None else bool(xla),
                       run_eagerly=run_eagerly, progress=progress, log_every=log_every, cluster=cluster)
     return trainer.resume()
+
+
+def dataset_of_job(config, cluster):
+    """ensure_dataset, the chief first: the synthetic set is created on first use by the chief alone, and the other
+    workers, waiting for it, then find it ready (on a shared --data-root, two creators would replace each other's)."""
+    if not cluster.distributed:
+        return ensure_dataset(config)
+    from dgan_tf.training.trainer import WorkerLost
+
+    data = ensure_dataset(config) if cluster.is_chief else None
+    try:
+        cluster.sum_over_workers([0])  # the other workers wait here until the chief has its data
+    except Exception as error:
+        if not cluster.is_peer_failure(error):
+            raise
+        raise WorkerLost(cluster, 0, None, error, starting=True) from None
+    return ensure_dataset(config) if data is None else data
 
 
 def local_devices():

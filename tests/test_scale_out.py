@@ -264,6 +264,11 @@ def test_tensorflow_workers_train_as_one_process_and_stop_together(tiny_data_roo
     # Job 2: both resume from iteration 3; SIGTERM to worker 1 after iteration 4 stops both there, the chief saving.
     assert_stopped_by_sigterm(finish(start_job("tensorflow", tiny_data_root, run_dir, out, 5, ["none", "term@4"])),
                               run_dir)
+    # Job 3: 3 iterations asked of a run at 4: the chief refuses, and tells the other worker, which stops with it.
+    (chief, _, chief_err, _), (worker, _, worker_err, _) = finish(
+        start_job("tensorflow", tiny_data_root, run_dir, out, 3, ["none", "none"]))
+    assert chief == 2 and "already at iteration 4" in chief_err, chief_err[-3000:]
+    assert worker == 2 and "the chief (worker 0) refused to start" in worker_err, worker_err[-3000:]
 
 
 # ---- JAX: jax.distributed, the step sharded over the processes' devices
@@ -448,7 +453,7 @@ def test_the_cluster_files_start_train_py_with_flags_it_takes():
     (command,) = [line.split(":", 1)[1] for line in tfjob.splitlines() if line.strip().startswith("command:")]
     command = json.loads(command)  # a YAML flow sequence of quoted strings is JSON
     assert command[1] == "scripts/train.py" and parse_args(command[2:]).run == "/runs/fashion-dsc"
-    assert "kind: TFJob" in tfjob and "replicas: 2" in tfjob
+    assert "kind: TFJob" in tfjob and "replicas: 2" in tfjob and "restartPolicy: ExitCode" in tfjob
 
 
 def test_jax_shares_each_minibatch_over_all_local_devices():
@@ -465,3 +470,79 @@ def test_jax_shares_each_minibatch_over_all_local_devices():
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split("\n")[-2] == ("2 (3, 2, 2) [[[[0, 1]], [[4, 5]], [[8, 9]]], "
                                            "[[[2, 3]], [[6, 7]], [[10, 11]]]]")
+
+
+def test_a_bad_shard_flag_or_a_damaged_shard_file_is_one_line(tmp_path, capsys):
+    from dgan_tf.cli import test
+    from dgan_tf.evaluation.shards import FORMAT, SHARD_FILE
+
+    with pytest.raises(SystemExit) as stopped:
+        test.main(["--run", str(tmp_path), "--shard", "5/4"])
+    assert stopped.value.code == 2 and "K/N" in capsys.readouterr().err
+    folders = [tmp_path / name for name in ("truncated", "no-labels")]
+    for folder in folders:
+        folder.mkdir()
+    np.savez(folders[0] / SHARD_FILE, meta=json.dumps({"format": FORMAT}), pairs=np.array(["a_b"] * 5000))
+    data = (folders[0] / SHARD_FILE).read_bytes()
+    (folders[0] / SHARD_FILE).write_bytes(data[:len(data) // 2])  # a copy cut short
+    np.savez(folders[1] / SHARD_FILE, meta=json.dumps({"format": FORMAT}), pairs=np.array(["a_b"]))
+    for folder in folders:
+        assert test.main(["--merge", str(folder)]) == 2
+        err = capsys.readouterr().err
+        assert f"{folder / SHARD_FILE} is not a readable evaluation shard" in err and "Traceback" not in err, err
+
+
+@pytest.mark.slow
+def test_a_worker_that_cannot_take_its_port_stops_with_one_line(tmp_path):
+    """Another program listens on the port TF_CONFIG or --coordinator gives this worker: exit 2, the address named
+    (TensorFlow's gRPC error would be a traceback; JAX's coordinator crashes with SIGSEGV)."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = f"127.0.0.1:{holder.getsockname()[1]}"
+        tf_config = json.dumps({"cluster": {"worker": [taken, f"127.0.0.1:{free_ports(1)[0]}"]},
+                                "task": {"type": "worker", "index": 0}})
+        for backend, flags, expected in (
+                ("tensorflow", [], f"worker 0 of TF_CONFIG could not start its server at {taken}"),
+                ("jax", ["--coordinator", taken, "--num-processes", "2", "--process-id", "0"],
+                 f"process 0 cannot be the JAX coordinator at {taken} (--coordinator): port")):
+            env = dict(os.environ, KERAS_BACKEND=backend, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO_ROOT))
+            if backend == "tensorflow":
+                env["TF_CONFIG"] = tf_config
+            done = subprocess.run([sys.executable, "scripts/train.py", "--run", str(tmp_path / backend),
+                                   "--join-timeout", "60", "--no-progress", *flags], env=env, cwd=REPO_ROOT,
+                                  capture_output=True, text=True, timeout=120)
+            assert done.returncode == 2 and expected in done.stderr, done.stderr[-2000:]
+            assert "Traceback" not in done.stderr and not (tmp_path / backend).exists()
+
+
+def test_the_chief_alone_creates_the_dataset_and_the_others_wait_for_it(monkeypatch):
+    """On a shared --data-root two workers creating the synthetic set would replace each other's files: the chief
+    creates it before the job's first exchange, the other workers look for it after that exchange."""
+    import dgan_tf.build as build
+    from dgan_tf.training.cluster import Cluster
+
+    class Recorded(Cluster):
+        def sum_over_workers(self, values):
+            events.append("exchange")
+            return np.asarray(values)
+
+    monkeypatch.setattr(build, "ensure_dataset", lambda config: events.append("dataset") or "data")
+    for index, expected in ((0, ["dataset", "exchange"]), (1, ["exchange", "dataset"])):
+        events = []
+        assert build.dataset_of_job(None, Recorded(2, index, "jax")) == "data" and events == expected
+
+
+def test_only_a_peers_failure_counts_as_a_lost_worker_on_jax():
+    """A lost peer stops the job with 138 (a scheduler restarts it); this worker's own error must not."""
+    pytest.importorskip("jax")
+    from dgan_tf.training.cluster import Cluster
+
+    cluster = Cluster(2, 0, "jax")
+    lost = ["UNKNOWN: Gloo AllGather failed: [gloo/transport/tcp/pair.cc:538] Read error [127.0.0.1]:9896: "
+            "Connection reset by peer", "UNAVAILABLE: failed to connect to all addresses", "DEADLINE_EXCEEDED: x"]
+    own = ["INTERNAL: Failed to execute XLA Runtime executable: run time error in custom call",
+           "RESOURCE_EXHAUSTED: Out of memory while trying to allocate 17179869184 bytes", "INVALID_ARGUMENT: shape"]
+    assert all(cluster.is_peer_failure(ValueError(text)) for text in lost)
+    assert not any(cluster.is_peer_failure(ValueError(text)) for text in own)
+    assert not cluster.is_peer_failure(KeyError("UNAVAILABLE")) and not Cluster().is_peer_failure(ValueError(lost[0]))

@@ -200,8 +200,10 @@ from dgan_tf.config import build_run_config
 from dgan_tf.build import build_trainer
 from dgan_tf.run import Run
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+import shutil
+data_root = shutil.copytree(sys.argv[1], sys.argv[2] + "/data")  # its images are damaged below
 config = build_run_config("synthetic", "baseline", iterations=1, batch_size=2, checkpoint_every=1, sample_every=2,
-                          width=0.125, data_root=sys.argv[1], seed=0)
+                          width=0.125, data_root=data_root, seed=0)
 trainer = build_trainer(config, Run(sys.argv[2]), xla=False, progress=False, strategy=strategy)
 before = [np.array(w) for w in trainer.gan.generator.get_weights()]
 losses = trainer.train()
@@ -213,8 +215,19 @@ def replicas(variable):
     raise AssertionError(f"{variable.path} is not a mirrored variable")
 in_sync = all(np.array_equal(np.asarray(a), np.asarray(b))
               for a, b in (replicas(v) for v in trainer.gan.generator.trainable_variables))
+from pathlib import Path
+from dgan_tf.data.pipeline import ImageError
+for image in Path(data_root).rglob("*.jpg"):
+    image.write_bytes(b"not an image")
+bad_image = None
+for _ in range(50):  # the batches already decoded ahead come first
+    try:
+        trainer._next_batch()
+    except ImageError as error:
+        bad_image = str(error)
+        break
 print("RESULT" + json.dumps(dict(losses=losses, step=trainer.step, replicas=strategy.num_replicas_in_sync,
-      changed=any(not np.array_equal(a, b) for a, b in zip(before, after)), in_sync=in_sync)))
+      changed=any(not np.array_equal(a, b) for a, b in zip(before, after)), in_sync=in_sync, bad_image=bad_image)))
 """
 
 
@@ -228,6 +241,7 @@ def test_mirrored_strategy_trains_on_two_replicas(tiny_data_root, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.split("RESULT", 1)[1])
     assert result["replicas"] == 2 and result["step"] == 1 and result["changed"] and result["in_sync"]
+    assert ".jpg" in result["bad_image"] and "Training stopped at iteration 1" in result["bad_image"], result
     assert all(np.isfinite(v) for v in result["losses"].values()), result
 
 

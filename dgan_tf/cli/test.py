@@ -16,6 +16,7 @@ Exit codes: 0 done; 1 SSIM is not finite; 2 an error in the input (a flag, the r
 data or image file), with a message naming it.
 """
 
+import argparse
 import dataclasses
 import sys
 from pathlib import Path

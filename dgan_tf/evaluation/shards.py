@@ -17,6 +17,7 @@ networks, the FID reference, the batch size).
 
 import dataclasses
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -94,19 +95,23 @@ def load_shard(folder):
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
         meta = json.loads(str(arrays.pop("meta")))
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            found = meta.get("format") if isinstance(meta, dict) else None
+            raise ValueError(f"shard format {found}; this dgan_tf reads format {FORMAT}")
+        rows = {label: {} for label in meta["labels"]}
+        for key, value in arrays.items():
+            if key.startswith("row"):
+                number, name = key[3:].split("/", 1)
+                rows[meta["labels"][int(number)]][name] = value.astype(np.float64) if value.dtype.kind == "f" else value
+        reference = arrays[REFERENCE].astype(np.float64) if meta["reference"] else None
+        pairs = [str(name) for name in arrays["pairs"]]
     except FileNotFoundError:
         raise FileNotFoundError(f"{path} not found: give the folders that test.py --shard K/N wrote") from None
-    except (OSError, ValueError, KeyError) as error:
-        raise ValueError(f"{path} is not a readable evaluation shard ({error or type(error).__name__})") from None
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path} has shard format {meta.get('format')}; this dgan_tf reads format {FORMAT}")
-    rows = {label: {} for label in meta["labels"]}
-    for key, value in arrays.items():
-        if key.startswith("row"):
-            number, name = key[3:].split("/", 1)
-            rows[meta["labels"][int(number)]][name] = value.astype(np.float64) if value.dtype.kind == "f" else value
-    reference = arrays[REFERENCE].astype(np.float64) if meta["reference"] else None
-    return meta, rows, reference, [str(name) for name in arrays["pairs"]]
+    except (OSError, ValueError, KeyError, IndexError, TypeError, zipfile.BadZipFile) as error:  # truncated, edited
+        detail = f"{type(error).__name__}: {error}" if isinstance(error, KeyError) else str(error)
+        raise ValueError(f"{path} is not a readable evaluation shard ({detail or type(error).__name__}); write it "
+                         "again with test.py --shard K/N") from None
+    return meta, rows, reference, pairs
 
 
 AGREED = ("count", "total", "labels", "title", "notes", "batch_size", "reference", "fid_reference")

@@ -89,19 +89,25 @@ class Cluster:
         if self.engine == "jax":
             import jax
 
-            if "RESOURCE_EXHAUSTED" in str(error):  # this worker's own memory
+            if not isinstance(error, (jax.errors.JaxRuntimeError, ValueError)):
                 return False
-            return isinstance(error, jax.errors.JaxRuntimeError) or (
-                isinstance(error, ValueError) and str(error).split(":", 1)[0] in _XLA_FAILURES)
+            text = str(error)
+            code = text.split(":", 1)[0].strip()
+            if code in _XLA_PEER_CODES:
+                return True
+            # UNKNOWN / INTERNAL also come from this worker's own kernels: a peer's only with the transport's words
+            return code in ("UNKNOWN", "INTERNAL") and any(word in text.lower() for word in _PEER_WORDS)
         import tensorflow as tf
 
         return isinstance(error, (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
                                   tf.errors.AbortedError, tf.errors.CancelledError))
 
 
-# XLA status codes that JAX reports (as a ValueError when the failure surfaces while an array is fetched) for a
-# collective operation whose peer is gone.
-_XLA_FAILURES = ("UNKNOWN", "UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED", "ABORTED", "CANCELLED")
+# XLA status codes that JAX reports (a JaxRuntimeError, or a ValueError when the failure surfaces while an array is
+# fetched) for a collective operation whose peer is gone; a gloo transport failure comes as UNKNOWN ("Gloo AllGather
+# failed: ... Connection reset by peer"). Any other error (a kernel's INTERNAL, RESOURCE_EXHAUSTED) is this worker's.
+_XLA_PEER_CODES = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "ABORTED", "CANCELLED")
+_PEER_WORDS = ("gloo", "connection", "socket", "peer", "heartbeat", "coordination service")
 
 
 def _tf_all_reduce(strategy):
@@ -182,6 +188,34 @@ def bounded_wait(seconds, message):
             signal.signal(usr1, previous)
 
 
+def _check_coordinator_port(coordinator):
+    """ClusterConfigError when process 0 cannot listen on the coordinator's port (another program holds it)."""
+    import socket
+
+    port = coordinator.rsplit(":", 1)[-1]
+    if not port.isdigit():
+        raise ClusterConfigError(f"--coordinator {coordinator}: expected HOST:PORT (the address of process 0)")
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC: a port in TIME_WAIT is free
+        try:
+            probe.bind(("", int(port)))
+        except OSError as error:
+            raise ClusterConfigError(f"process 0 cannot be the JAX coordinator at {coordinator} (--coordinator): "
+                                     f"port {port} is not free on this machine ({error.strerror}); choose another "
+                                     "port") from None
+
+
+def _tf_task_address(text):
+    """This task's HOST:PORT in TF_CONFIG (already checked by parse_tf_config)."""
+    config = json.loads(text)
+    return config["cluster"][config["task"]["type"]][int(config["task"]["index"])]
+
+
+def _first_line(error):
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
 def _main_thread():
     return threading.current_thread() is threading.main_thread()
 
@@ -207,9 +241,13 @@ def join_cluster(backend, coordinator=None, num_processes=None, process_id=None,
             return Cluster()
         import tensorflow as tf
 
-        with bounded_wait(join_timeout_s, f"worker {index}: the {num_workers} workers of {TF_CONFIG} did not all "
-                                          f"start within {join_timeout_s} s (--join-timeout); stopped"):
-            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        try:
+            with bounded_wait(join_timeout_s, f"worker {index}: the {num_workers} workers of {TF_CONFIG} did not all "
+                                              f"start within {join_timeout_s} s (--join-timeout); stopped"):
+                strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        except Exception as error:  # its own address taken or unknown: gRPC's error, one line
+            raise ClusterConfigError(f"worker {index} of {TF_CONFIG} could not start its server at "
+                                     f"{_tf_task_address(text)}: {_first_line(error)}") from None
         return Cluster(num_workers, index, "tensorflow", strategy, _tf_all_reduce(strategy))
     coordinator = coordinator or os.environ.get(JAX_COORDINATOR_ENV)
     if not jax_flags and not coordinator:
@@ -220,11 +258,17 @@ def join_cluster(backend, coordinator=None, num_processes=None, process_id=None,
     import jax
 
     where = f"process {process_id}" if process_id is not None else "this process"
+    if process_id == 0:
+        _check_coordinator_port(coordinator)  # JAX crashes (SIGSEGV) when the coordinator cannot bind its port
     with bounded_wait(join_timeout_s, f"{where}: the JAX processes did not all reach the coordinator {coordinator} "
                                       f"within {join_timeout_s} s (--join-timeout); stopped"):
         # JAX's own limit comes after ours (which names the flag); with no limit, a week.
         limit = int(join_timeout_s) + 60 if join_timeout_s and join_timeout_s > 0 else 7 * 24 * 3600
-        jax.distributed.initialize(coordinator, num_processes, process_id, initialization_timeout=limit)
+        try:
+            jax.distributed.initialize(coordinator, num_processes, process_id, initialization_timeout=limit)
+        except Exception as error:  # the coordinator's port taken, a bad address or process id: one line
+            raise ClusterConfigError(f"{where} could not join the JAX job at the coordinator {coordinator} "
+                                     f"(--coordinator): {_first_line(error)}") from None
     if jax.process_count() == 1:
         return Cluster()
     return Cluster(jax.process_count(), jax.process_index(), "jax")

@@ -27,6 +27,7 @@ import time
 import keras
 import numpy as np
 
+from dgan_tf.run.folder import StartRefused
 from dgan_tf.training.cluster import WORKER_LOST_EXIT, Cluster
 from dgan_tf.training.gan import generator_inputs
 from dgan_tf.training.tensorboard import SummaryWriter
@@ -34,6 +35,9 @@ from dgan_tf.training.tensorboard import SummaryWriter
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or Inf; the last good checkpoint is kept."""
+
+
+CHIEF_REFUSED = -2  # what the chief sends at the start instead of its checkpoint's step when it will not start
 
 
 class TrainingInterrupted(Exception):
@@ -56,15 +60,22 @@ class WorkerLost(RuntimeError):
 
     exit_code = WORKER_LOST_EXIT
 
-    def __init__(self, cluster, step, checkpoint, error):
+    def __init__(self, cluster, step, checkpoint, error, starting=False):
+        reason = f"{type(error).__name__}: {_engine_reason(error)}"
+        if starting:  # before any iteration: the chief may have stopped on its own error before its first exchange
+            super().__init__(
+                f"worker lost: a worker stopped while the {cluster.num_workers} workers were starting ({reason}), so "
+                f"this one ({cluster.describe()}) stops too. If the chief (worker 0) printed an error (its run "
+                "folder, its lock, its data, a flag), fix that; then start all the workers again with the same "
+                "command.")
+            return
         resume = (f"the last checkpoint, {checkpoint}" if checkpoint is not None
                   else "iteration 0 (no checkpoint was written yet)")
         super().__init__(
             f"worker lost: a collective operation of the {cluster.num_workers} workers failed during iteration "
-            f"{step + 1} ({type(error).__name__}: {_engine_reason(error)}). A worker stopped (killed, "
-            f"preempted, out of memory) or the network between them failed, so this one ({cluster.describe()}) "
-            f"stops too. Start all {cluster.num_workers} workers again with the same command: they resume from "
-            f"{resume}.")
+            f"{step + 1} ({reason}). A worker stopped (killed, preempted, out of memory) or the network between "
+            f"them failed, so this one ({cluster.describe()}) stops too. Start all {cluster.num_workers} workers "
+            f"again with the same command: they resume from {resume}.")
 
 
 def _engine_reason(error):
@@ -129,17 +140,29 @@ class Trainer:
         checkpoints, or a run already past config.iterations). In a multi-worker job the chief chooses the
         checkpoint and every other worker restores that one.
         """
-        restored = None
+        restored, refused = None, None
         if self.chief:
             for path in self.run.remove_partial_files():
                 print(f"removed {path}: a partial file left by an interrupted write", file=sys.stderr, flush=True)
-            restored = self.run.restore_latest(self.gan)
+            try:
+                restored = self.run.restore_latest(self.gan)
+                self.run.check_start(None if restored is None else restored[0], self.config.iterations)
+            except Exception as error:  # told to the other workers first, so that they stop with its reason
+                if not self.cluster.distributed:
+                    raise
+                refused = error
         if self.cluster.distributed:
-            with self._collective():
-                step = self.cluster.chief_value(-1 if restored is None else restored[0])
+            with self._collective(starting=True):
+                step = self.cluster.chief_value(CHIEF_REFUSED if refused else -1 if restored is None else restored[0])
+            if refused is not None:
+                raise refused
+            if step == CHIEF_REFUSED:
+                raise StartRefused(f"{self.cluster.describe()}: the chief (worker 0) refused to start, and so does "
+                                   "this worker; the chief's message says why. Nothing was written")
             if not self.chief and step >= 0:
                 restored = (step, self._restore_chiefs_checkpoint(step))
-        self.run.check_start(None if restored is None else restored[0], self.config.iterations)
+        if not self.chief:
+            self.run.check_start(None if restored is None else restored[0], self.config.iterations)
         if restored is not None:
             self.step, path = restored
             self._saved_step = self.step
@@ -176,7 +199,10 @@ class Trainer:
         strategy = self.strategy
         # Each element is one replica's batch (3 B pairs), dealt to the local replicas in turn; the dataset is already
         # this worker's share of the pairs (experimental_distribute_dataset would split each element instead).
-        self.batches = iter(strategy.distribute_datasets_from_function(lambda _: self.data.dataset))
+        from dgan_tf.data.pipeline import ClearErrorIterator
+
+        self.batches = ClearErrorIterator(strategy.distribute_datasets_from_function(lambda _: self.data.dataset),
+                                          self.data.paths, self.data.image_size)  # a bad image named, as without
         replica_step = (self.gan.train_step if self.run_eagerly
                         else tf.function(self.gan.train_step, jit_compile=self.xla))
 
@@ -292,9 +318,14 @@ class Trainer:
         try:
             return next(self.batches)
         except ImageError as error:
-            path = self._save_if_needed()
-            saved = (f"a checkpoint of iteration {self.step} is in {path}" if path is not None
-                     else "no iteration had completed, so there is nothing to save")
+            if self.cluster.distributed:  # the others stop at the next exchange (worker lost): nobody saves now
+                last = self._saved_step
+                saved = (f"the job resumes from the last checkpoint, {self.run.checkpoint_path(last)}"
+                         if last is not None else "no checkpoint was written yet")
+            else:
+                path = self._save_if_needed()
+                saved = (f"a checkpoint of iteration {self.step} is in {path}" if path is not None
+                         else "no iteration had completed, so there is nothing to save")
             raise ImageError(f"{error}. Training stopped at iteration {self.step}; {saved}. Replace or remove that "
                              "image (and the pairs that name it), then run the same command again to resume.") from None
 
@@ -347,7 +378,7 @@ class Trainer:
         return signum, f" by worker {', '.join(workers)} of {self.cluster.num_workers}"
 
     @contextlib.contextmanager
-    def _collective(self):
+    def _collective(self, starting=False):
         """A failed collective operation of a multi-worker job (a worker died) -> WorkerLost."""
         try:
             yield
@@ -355,7 +386,7 @@ class Trainer:
             if not self.cluster.is_peer_failure(error):
                 raise
             checkpoint = None if self._saved_step is None else self.run.checkpoint_path(self._saved_step)
-            raise WorkerLost(self.cluster, self.step, checkpoint, error) from None
+            raise WorkerLost(self.cluster, self.step, checkpoint, error, starting) from None
 
     def _iteration(self, writer, bar):
         """One step, then what is due at the new iteration: logs, progress, samples, a checkpoint."""
