@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tests.conftest import REPO_ROOT
@@ -39,6 +40,12 @@ def test_train_script_writes_the_run(tiny_run):
     assert "iterations 0 -> 2" in stdout
     assert (run_dir / "generator.keras").exists() and (run_dir / "samples" / "latest.png").exists()
     assert (run_dir / "checkpoints" / "ckpt-00000002.npz").exists()
+    assert "done: d_loss" in stdout  # finite losses (a NaN or Inf stops train.py with exit 3)
+    with np.load(run_dir / "checkpoints" / "ckpt-00000001.npz") as first, \
+            np.load(run_dir / "checkpoints" / "ckpt-00000002.npz") as second:
+        for network in ("generator/", "discriminator/"):  # the second iteration changed both networks
+            keys = [key for key in first.files if key.startswith(network)]
+            assert keys and any(not np.array_equal(first[key], second[key]) for key in keys), network
 
 
 def test_test_script_generates_every_pair_and_scores_any_folder(tiny_run):
