@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -211,9 +212,17 @@ def _tf_task_address(text):
     return config["cluster"][config["task"]["type"]][int(config["task"]["index"])]
 
 
-def _first_line(error):
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
+def engine_reason(error):
+    """The line of an engine's error that says what failed (TensorFlow's start with a graph trace); "" if none."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    noise = ("File ", "Graph execution error", "Detected at node", "[[")
+    useful = [i for i, line in enumerate(lines) if line and not line.startswith(noise)]
+    if not useful:
+        return ""
+    reason = lines[useful[0]]
+    if reason.endswith(":") and len(useful) > 1:  # "... unhealthy (stopped sending heartbeats):" then the task
+        reason += " " + lines[useful[1]]
+    return re.sub(r"\{\{.*?\}\}\s*", "", reason)[:400]
 
 
 def _main_thread():
@@ -246,8 +255,9 @@ def join_cluster(backend, coordinator=None, num_processes=None, process_id=None,
                                               f"start within {join_timeout_s} s (--join-timeout); stopped"):
                 strategy = tf.distribute.MultiWorkerMirroredStrategy()
         except Exception as error:  # its own address taken or unknown: gRPC's error, one line
+            reason = engine_reason(error) or type(error).__name__
             raise ClusterConfigError(f"worker {index} of {TF_CONFIG} could not start its server at "
-                                     f"{_tf_task_address(text)}: {_first_line(error)}") from None
+                                     f"{_tf_task_address(text)}: {reason}") from None
         return Cluster(num_workers, index, "tensorflow", strategy, _tf_all_reduce(strategy))
     coordinator = coordinator or os.environ.get(JAX_COORDINATOR_ENV)
     if not jax_flags and not coordinator:
@@ -268,7 +278,7 @@ def join_cluster(backend, coordinator=None, num_processes=None, process_id=None,
             jax.distributed.initialize(coordinator, num_processes, process_id, initialization_timeout=limit)
         except Exception as error:  # the coordinator's port taken, a bad address or process id: one line
             raise ClusterConfigError(f"{where} could not join the JAX job at the coordinator {coordinator} "
-                                     f"(--coordinator): {_first_line(error)}") from None
+                                     f"(--coordinator): {engine_reason(error) or type(error).__name__}") from None
     if jax.process_count() == 1:
         return Cluster()
     return Cluster(jax.process_count(), jax.process_index(), "jax")

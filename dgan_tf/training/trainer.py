@@ -18,7 +18,6 @@ the same one, the chief saving once; a worker that dies makes the others raise W
 
 import contextlib
 import math
-import re
 import signal
 import sys
 import threading
@@ -28,7 +27,7 @@ import keras
 import numpy as np
 
 from dgan_tf.run.folder import StartRefused
-from dgan_tf.training.cluster import WORKER_LOST_EXIT, Cluster
+from dgan_tf.training.cluster import WORKER_LOST_EXIT, Cluster, engine_reason
 from dgan_tf.training.gan import generator_inputs
 from dgan_tf.training.tensorboard import SummaryWriter
 
@@ -61,7 +60,7 @@ class WorkerLost(RuntimeError):
     exit_code = WORKER_LOST_EXIT
 
     def __init__(self, cluster, step, checkpoint, error, starting=False):
-        reason = f"{type(error).__name__}: {_engine_reason(error)}"
+        reason = f"{type(error).__name__}: {engine_reason(error)}"
         if starting:  # before any iteration: the chief may have stopped on its own error before its first exchange
             super().__init__(
                 f"worker lost: a worker stopped while the {cluster.num_workers} workers were starting ({reason}), so "
@@ -76,19 +75,6 @@ class WorkerLost(RuntimeError):
             f"{step + 1} ({reason}). A worker stopped (killed, preempted, out of memory) or the network between "
             f"them failed, so this one ({cluster.describe()}) stops too. Start all {cluster.num_workers} workers "
             f"again with the same command: they resume from {resume}.")
-
-
-def _engine_reason(error):
-    """The line of an engine's error that says what failed (TensorFlow's start with a graph trace)."""
-    lines = [line.strip() for line in str(error).splitlines()]
-    noise = ("File ", "Graph execution error", "Detected at node", "[[")
-    useful = [i for i, line in enumerate(lines) if line and not line.startswith(noise)]
-    if not useful:
-        return ""
-    reason = lines[useful[0]]
-    if reason.endswith(":") and len(useful) > 1:  # "... unhealthy (stopped sending heartbeats):" then the task
-        reason += " " + lines[useful[1]]
-    return re.sub(r"\{\{.*?\}\}\s*", "", reason)[:400]
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
