@@ -59,9 +59,20 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--all-tiers") or config.getoption("markexpr"):
+    if config.getoption("--all-tiers"):
+        _slow_modules_first(items)
+        return
+    if config.getoption("markexpr"):
         return  # an explicit -m expression chooses for itself
     slow = [item for item in items if item.get_closest_marker("slow")]
     if slow:
         config.hook.pytest_deselected(items=slow)
         items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
+def _slow_modules_first(items):
+    """The modules that hold slow tests run first, each kept whole (its module fixtures made once): on two cores the
+    long subprocess tests then start early and the many short tests fill the end, instead of one core waiting on a
+    long test at the end."""
+    slow_modules = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.module.__name__ not in slow_modules)  # stable: collection order otherwise
